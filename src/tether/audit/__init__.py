@@ -1,0 +1,1 @@
+"""Audit metrics by family, gates and the audit runner."""

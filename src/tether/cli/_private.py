@@ -1,0 +1,40 @@
+"""Shared CLI plumbing: logging set-up, progress choice, error printing."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from rich.console import Console
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def setup_logging(verbose: int = 0) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose >= 0 else logging.WARNING
+    root = logging.getLogger("tether")
+    root.handlers.clear()
+    root.setLevel(level)
+    if is_tty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root.addHandler(handler)
+    root.propagate = False
+
+
+def make_progress(quiet: bool = False):  # noqa: ANN201
+    from tether.pipeline.progress import LogProgress, Progress, RichProgress
+
+    if quiet:
+        return Progress()
+    return RichProgress() if is_tty() else LogProgress()

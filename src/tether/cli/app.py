@@ -1,0 +1,156 @@
+"""The ``tether`` command-line app.
+
+Core commands live here; other packages add theirs in ``tether/cli/cmd_*.py`` modules, each
+with a ``register(app)`` function, found at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tether.cli._private import err_console, make_progress, out_console, setup_logging
+from tether.errors import TetherError
+
+app = typer.Typer(
+    name="tether",
+    help="Make synthetic training data for LLMs, curate it, audit its risks, ship it with lineage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
+) -> None:
+    setup_logging(-1 if quiet else verbose)
+
+
+@app.command()
+def run(
+    pipeline: Annotated[Path, typer.Argument(help="The pipeline YAML.")],
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Where the run goes (default runs/NAME).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a value: STEP.param=value (repeatable).")] = [],  # noqa: B006
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Run a pipeline (or resume it: finished steps are not run again)."""
+    from tether.pipeline import Pipeline
+
+    pipe = Pipeline.from_yaml(pipeline, overrides=set_)
+    target = run_dir or Path("runs") / pipe.config.name
+    result = pipe.run(target, progress=make_progress(quiet))
+    if not result.did_work:
+        err_console.print("nothing to do: every step is up to date")
+    out_console.print(f"run: {result.run_dir}  dataset: {result.dataset_rows} records  digest: {result.dataset_digest}")
+
+
+@app.command()
+def validate(
+    pipeline: Annotated[Path, typer.Argument(help="The pipeline YAML.")],
+    set_: Annotated[list[str], typer.Option("--set", help="Override a value: STEP.param=value.")] = [],  # noqa: B006
+) -> None:
+    """Check a pipeline: config fields, step names, columns each step reads."""
+    from tether.pipeline import Pipeline
+
+    pipe = Pipeline.from_yaml(pipeline, overrides=set_)
+    pipe.validate()
+    out_console.print(f"ok: {pipeline} ({len(pipe.steps)} steps: {', '.join(s.instance_name for s in pipe.steps)})")
+
+
+@app.command()
+def inspect(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest's step table as JSON.")] = False,
+) -> None:
+    """Per-step counts, time and tokens of a run."""
+    from rich.table import Table
+
+    from tether.pipeline.rundir import RunDir
+
+    m = RunDir(run_dir).read_manifest()
+    if as_json:
+        out_console.print_json(json.dumps({"run_id": m.get("run_id"), "status": m.get("status"),
+                                           "steps": m.get("steps", []), "dataset": m.get("dataset")}))
+        return
+    t = Table(title=f"{m.get('name')} ({m.get('run_id')}): {m.get('status')}")
+    for col in ("#", "step", "type", "status", "in", "out", "rejected", "quarantined", "seconds", "tokens"):
+        t.add_column(col, justify="right" if col not in ("step", "type", "status") else "left")
+    for s in m.get("steps", []):
+        c = s.get("counts", {})
+        u = s.get("llm_usage") or {}
+        tokens = int(u.get("prompt_tokens", 0)) + int(u.get("completion_tokens", 0))
+        t.add_row(str(s["index"]), s["name"], s["type"], s["status"], str(c.get("in", 0)), str(c.get("out", 0)),
+                  str(c.get("rejected", 0)), str(c.get("quarantined", 0)), f"{s.get('seconds', 0):.1f}",
+                  str(tokens) if u else "-")
+    out_console.print(t)
+    d = m.get("dataset")
+    if d:
+        out_console.print(f"dataset: {d['rows']} records, digest {d['digest']}")
+
+
+@app.command()
+def steps(
+    name: Annotated[Optional[str], typer.Argument(help="Show one step's fields in full.")] = None,
+) -> None:
+    """List every step with its config fields and a one-line description."""
+    from tether.pipeline.registry import catalog
+
+    infos = catalog()
+    if name is not None:
+        infos = [i for i in infos if i.type == name]
+        if not infos:
+            raise TetherError(f"unknown step '{name}'", hint="`tether steps` lists every step")
+    for info in infos:
+        out_console.print(f"[bold]{info.type}[/bold] ({info.kind}): {info.description}")
+        for fname, ftype, default, doc in info.fields:
+            d = "" if default is None else f" = {default!r}"
+            out_console.print(f"    {fname}: {ftype}{d}" + (f"  [dim]{doc}[/dim]" if doc and name else ""), markup=True)
+
+
+def _load_commands() -> None:
+    import tether.cli as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name.startswith("cmd_"):
+            module = importlib.import_module(f"tether.cli.{mod.name}")
+            module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app and turns tether errors into one line and an exit code."""
+    _load_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except TetherError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc.message}", markup=True, soft_wrap=True)
+        if exc.hint:
+            err_console.print(f"[dim]hint:[/dim] {exc.hint}", markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: rerun the same command to resume")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Curation filters and scorers, one module each."""

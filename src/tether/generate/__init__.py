@@ -1,0 +1,1 @@
+"""Generation recipes, one module each."""

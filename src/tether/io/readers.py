@@ -1,0 +1,303 @@
+"""Readers: JSONL, JSON array, Parquet, CSV, a folder of .txt/.md documents, and a folder
+written by Hugging Face ``datasets.save_to_disk``.
+
+Each reader yields :class:`Row` objects: the row's data and where it came from
+(``file:line`` or ``file:row``), or the error that made it unreadable. Whole-file problems
+(missing, empty, not UTF-8 at all, wrong format) raise :class:`~tether.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tether.errors import InputError, RecordError
+
+Format = Literal["auto", "jsonl", "json", "parquet", "csv", "documents", "hf"]
+DOC_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
+
+
+@dataclass
+class Row:
+    data: dict[str, Any] | None
+    where: str
+    error: RecordError | None = None
+    raw: str | None = None
+
+
+def detect_format(path: Path) -> Format:
+    """Guess a path's format from its suffix or, for a folder, its contents."""
+    if path.is_dir():
+        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+            return "hf"
+        return "documents"
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        return "json"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix in DOC_SUFFIXES:
+        return "documents"
+    raise InputError(
+        f"{path}: cannot tell the format from the suffix '{suffix}'",
+        hint="set format: jsonl | json | parquet | csv | documents | hf on the read step",
+    )
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder", hint="check the path; relative paths are read from the pipeline file's folder")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty", hint="give a file with at least one record")
+
+
+def _decode_line(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
+            where=where,
+            raw=raw.decode("utf-8", errors="replace"),
+            hint="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
+
+
+def read_jsonl(path: Path) -> Iterator[Row]:
+    """One JSON object per line; blank lines are skipped; each bad line is its own error."""
+    _check_file(path)
+    seen = False
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            where = f"{path}:{lineno}"
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = _decode_line(raw, where)
+            except RecordError as exc:
+                yield Row(None, where, exc, exc.raw)
+                continue
+            if not line.strip():
+                continue
+            seen = True
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                err = RecordError(
+                    f"invalid JSON ({exc.msg} at column {exc.colno})",
+                    where=where,
+                    raw=line.rstrip("\n"),
+                    hint="fix the line, or set on_error: quarantine on the read step to set bad lines aside",
+                )
+                yield Row(None, where, err, err.raw)
+                continue
+            if not isinstance(obj, dict):
+                err = RecordError(
+                    f"a line must hold a JSON object, got {type(obj).__name__}", where=where, raw=line.rstrip("\n")
+                )
+                yield Row(None, where, err, err.raw)
+                continue
+            yield Row(obj, where)
+    if not seen:
+        raise InputError(f"{path}: the file has no records (only blank or bad lines)")
+
+
+def read_json(path: Path) -> Iterator[Row]:
+    """A JSON array of objects (or an object with one list of objects inside)."""
+    _check_file(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not valid UTF-8 (byte offset {exc.start})", hint="re-encode the file as UTF-8"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if "\n" in text.strip() and text.lstrip().startswith("{"):
+            yield from read_jsonl(path)  # a .json file that is really JSON Lines
+            return
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise InputError(f"{path}: expected a JSON array of records", hint="or use JSON Lines (.jsonl)")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise InputError(f"{path}: expected a JSON array of records, got {type(data).__name__}")
+    if not data:
+        raise InputError(f"{path}: the array is empty")
+    for i, obj in enumerate(data):
+        where = f"{path}:[{i}]"
+        if isinstance(obj, dict):
+            yield Row(obj, where)
+        else:
+            err = RecordError(f"an array item must be a JSON object, got {type(obj).__name__}", where=where, raw=json.dumps(obj))
+            yield Row(None, where, err, err.raw)
+
+
+def _arrow_rows(table: pa.Table, path: Path, label: str = "row") -> Iterator[Row]:
+    for i, batch in enumerate(table.to_batches(max_chunksize=4096)):
+        base = i * 4096
+        for j, rec in enumerate(batch.to_pylist()):
+            yield Row(rec, f"{path}:{label} {base + j + 1}")
+
+
+def read_parquet(path: Path) -> Iterator[Row]:
+    _check_file(path)
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    if pf.metadata.num_rows == 0:
+        raise InputError(f"{path}: the Parquet file has no rows")
+    row = 0
+    for batch in pf.iter_batches(batch_size=4096):
+        for rec in batch.to_pylist():
+            row += 1
+            yield Row(rec, f"{path}:row {row}")
+
+
+def read_csv(path: Path) -> Iterator[Row]:
+    """CSV (or TSV by suffix) with a header line; line numbers count physical lines."""
+    _check_file(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not valid UTF-8", hint="re-encode the file as UTF-8") from None
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError(f"{path}: the file is empty") from None
+    seen = False
+    for fields in reader:
+        where = f"{path}:{reader.line_num}"
+        if not fields or all(not f for f in fields):
+            continue
+        seen = True
+        if len(fields) != len(header):
+            err = RecordError(
+                f"expected {len(header)} fields as in the header, got {len(fields)}",
+                where=where,
+                raw=delimiter.join(fields),
+                hint="quote fields that contain the delimiter",
+            )
+            yield Row(None, where, err, err.raw)
+            continue
+        yield Row(dict(zip(header, fields, strict=True)), where)
+    if not seen:
+        raise InputError(f"{path}: the file has a header but no records")
+
+
+def read_documents(path: Path, glob: str = "**/*") -> Iterator[Row]:
+    """Each .txt / .md / .rst file is one record: ``text``, ``source`` (relative path),
+    ``title`` (first Markdown heading or the file name)."""
+    _check_file(path)
+    files = [path] if path.is_file() else sorted(
+        p for p in path.glob(glob) if p.is_file() and p.suffix.lower() in DOC_SUFFIXES
+    )
+    if not files:
+        raise InputError(
+            f"{path}: no .txt, .md or .rst documents found", hint="put documents in the folder or set glob:"
+        )
+    for f in files:
+        rel = f.name if path.is_file() else str(f.relative_to(path))
+        where = f"{f}"
+        raw = f.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            err = RecordError(
+                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", where=f"{f}:{line}", hint="re-encode the file as UTF-8"
+            )
+            yield Row(None, f"{f}:{line}", err, raw.decode("utf-8", errors="replace"))
+            continue
+        if not text.strip():
+            err = RecordError("the document is empty", where=where, raw="")
+            yield Row(None, where, err, "")
+            continue
+        title = next((ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("#")), f.stem)
+        yield Row({"text": text, "source": rel, "title": title}, where)
+
+
+def read_hf(path: Path, split: str | None = None) -> Iterator[Row]:
+    """A folder written by ``datasets.Dataset.save_to_disk`` (or ``DatasetDict``): Arrow
+    stream files read with pyarrow, without importing ``datasets``."""
+    dd = path / "dataset_dict.json"
+    if dd.exists():
+        splits = json.loads(dd.read_text(encoding="utf-8")).get("splits", [])
+        if split is None:
+            if len(splits) != 1:
+                raise InputError(
+                    f"{path}: a DatasetDict with splits {splits}", hint="set split: NAME on the read step"
+                )
+            split = splits[0]
+        if split not in splits:
+            raise InputError(f"{path}: no split '{split}' (splits: {', '.join(splits)})")
+        path = path / split
+    state_file = path / "state.json"
+    if not state_file.exists():
+        raise InputError(f"{path}: not a datasets.save_to_disk folder (no state.json)")
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    files = [path / f["filename"] for f in state.get("_data_files", [])]
+    tables = []
+    for f in files:
+        with pa.memory_map(str(f), "r") as src:
+            try:
+                tables.append(pa.ipc.open_stream(src).read_all())
+            except pa.ArrowInvalid:
+                tables.append(pa.ipc.open_file(src).read_all())
+    if not tables or sum(t.num_rows for t in tables) == 0:
+        raise InputError(f"{path}: the dataset has no rows")
+    table = pa.concat_tables(tables)
+    yield from _arrow_rows(table, path)
+
+
+def read_rows(path: Path, fmt: Format = "auto", *, glob: str = "**/*", split: str | None = None) -> Iterator[Row]:
+    """Rows of one path in the given (or detected) format."""
+    _check_file(path)
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "jsonl":
+        return read_jsonl(path)
+    if fmt == "json":
+        return read_json(path)
+    if fmt == "parquet":
+        return read_parquet(path)
+    if fmt == "csv":
+        return read_csv(path)
+    if fmt == "documents":
+        return read_documents(path, glob)
+    if fmt == "hf":
+        return read_hf(path, split)
+    raise InputError(f"unknown format '{fmt}'")
+
+
+def read_records(path: str | Path, fmt: Format = "auto", **kwargs: Any) -> list[dict[str, Any]]:
+    """Every row of ``path`` as plain dicts; the first bad row raises. For quick use in Python."""
+    out = []
+    for row in read_rows(Path(path), fmt, **kwargs):
+        if row.error is not None:
+            raise row.error
+        assert row.data is not None
+        out.append(row.data)
+    return out
+
+
+__all__ = ["Format", "Row", "detect_format", "read_records", "read_rows"]

@@ -1,0 +1,195 @@
+"""The ``read`` step: records from files, with column mapping and per-row error handling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, PrivateAttr, field_validator
+
+from tether.errors import InputError, RecordError
+from tether.io._private import file_sha256
+from tether.io.readers import DOC_SUFFIXES, Format, Row, detect_format, read_rows
+from tether.pipeline.registry import register
+from tether.pipeline.step import Outcome, SourceStep, Verdict
+from tether.records import ORIGIN_REAL, new_record
+
+if TYPE_CHECKING:
+    from tether.pipeline.context import StepContext
+
+
+@register
+class Read(SourceStep):
+    """Read records from files: JSONL, JSON, Parquet, CSV, documents, HF dataset folders."""
+
+    type: ClassVar[str] = "read"
+    description: ClassVar[str] = (
+        "Read records from JSONL, JSON, Parquet, CSV, a folder of .txt/.md documents, or a datasets folder."
+    )
+
+    path: str | list[str]
+    """A file or folder, or a list of them; relative to the pipeline file."""
+    format: Format = "auto"
+    """jsonl | json | parquet | csv | documents | hf, or auto (by suffix / folder contents)."""
+    glob: str = "**/*"
+    """Which files of a documents folder to read."""
+    split: str | None = None
+    """The split of a datasets DatasetDict folder."""
+    text_field: str | None = None
+    """The source column to use as ``text`` (shorthand for rename: {COLUMN: text})."""
+    rename: dict[str, str] = Field(default_factory=dict)
+    """Source column -> tether column."""
+    columns: list[str] | None = None
+    """Keep only these columns (after renaming)."""
+    require: list[str] = Field(default_factory=list)
+    """Columns every record must have (non-null); a record without one is a bad row."""
+    id_field: str | None = None
+    """Use this column as the record id instead of a derived one."""
+    max_record_bytes: int = 1_000_000
+    """A record whose JSON is larger than this is a bad row."""
+    limit: int | None = Field(None, ge=1)
+    """Read at most this many records."""
+
+    _run_id: str | None = PrivateAttr(default=None)
+
+    @field_validator("path")
+    @classmethod
+    def _non_empty(cls, v: str | list[str]) -> str | list[str]:
+        if not v:
+            raise ValueError("give at least one path")
+        return v
+
+    def _paths(self, ctx: StepContext) -> list[Path]:
+        paths = [self.path] if isinstance(self.path, str) else list(self.path)
+        return [ctx.resolve(p) for p in paths]
+
+    def _mapping(self) -> dict[str, str]:
+        m = dict(self.rename)
+        if self.text_field:
+            m[self.text_field] = "text"
+        return m
+
+    def output_columns(self) -> set[str]:
+        cols = set(self.columns or []) | set(self.require) | set(self._mapping().values())
+        return cols
+
+    def peek_columns(self, ctx: StepContext) -> set[str] | None:
+        """Columns of the first readable rows, for the check before the run (None: unknown)."""
+        cols: set[str] = set()
+        try:
+            for p in self._paths(ctx):
+                n = 0
+                for row in read_rows(p, self.format, glob=self.glob, split=self.split):
+                    if row.data is not None:
+                        cols |= set(self._shape(row.data).keys())
+                        n += 1
+                    if n >= 20:
+                        break
+        except InputError:
+            return None
+        return cols
+
+    def fingerprint_extra(self, ctx: StepContext) -> Any:
+        digests = {}
+        for p in self._paths(ctx):
+            if p.is_dir():
+                files = sorted(f for f in p.rglob("*") if f.is_file())
+                if detect_format(p) == "documents":
+                    files = [f for f in files if f.suffix.lower() in DOC_SUFFIXES]
+                for f in files:
+                    digests[str(f.relative_to(p.parent))] = file_sha256(f)
+            elif p.exists():
+                digests[p.name] = file_sha256(p)
+            else:
+                raise InputError(f"{p}: no such file or folder", hint="check the read step's path")
+        return digests
+
+    def _shape(self, data: dict[str, Any]) -> dict[str, Any]:
+        mapping = self._mapping()
+        out = {mapping.get(k, k): v for k, v in data.items()}
+        if self.columns is not None:
+            out = {k: out.get(k) for k in self.columns}
+        return out
+
+    def _make(self, row: Row) -> dict[str, Any]:
+        assert row.data is not None
+        data = self._shape(row.data)
+        for col in self.require:
+            if data.get(col) is None:
+                have = ", ".join(sorted(data)) or "no columns"
+                raise RecordError(
+                    f"missing required column '{col}' (the record has: {have})",
+                    where=row.where,
+                    field=col,
+                    raw=json.dumps(row.data, ensure_ascii=False, default=str),
+                    hint="map a column to it with text_field: or rename:",
+                )
+        size = len(json.dumps(data, ensure_ascii=False, default=str).encode("utf-8"))
+        if size > self.max_record_bytes:
+            raise RecordError(
+                f"record is {size} bytes, over max_record_bytes={self.max_record_bytes}",
+                where=row.where,
+                raw=None,
+                hint="raise max_record_bytes on the read step, or split the record",
+            )
+        rid = None
+        if self.id_field:
+            if data.get(self.id_field) in (None, ""):
+                raise RecordError(f"no id in column '{self.id_field}'", where=row.where, field=self.id_field)
+            rid = str(data[self.id_field])
+        return new_record(data, id=rid, origin=ORIGIN_REAL, step=self.instance_name, source=row.where,
+                          run_id=self._run_id)
+
+    def _rows(self, path: Path, ctx: StepContext) -> Iterator[Row]:
+        """Rows with ``where`` relative to the pipeline folder, so ids do not depend on it."""
+        try:
+            shown = path.relative_to(ctx.base_dir)
+        except ValueError:
+            shown = path
+        for row in read_rows(path, self.format, glob=self.glob, split=self.split):
+            row.where = row.where.replace(str(path), str(shown), 1)
+            if row.error is not None and row.error.where:
+                row.error.where = row.where
+                row.error.message = row.error.message.replace(str(path), str(shown), 1)
+            yield row
+
+    def read(self, ctx: StepContext) -> Iterator[Outcome]:
+        self._run_id = ctx.run_id
+        batch = Outcome()
+        count = 0
+        size = ctx.batch_size
+        seen_ids: set[str] = set()
+        for p in self._paths(ctx):
+            for row in self._rows(p, ctx):
+                if self.limit is not None and count >= self.limit:
+                    break
+                try:
+                    if row.error is not None:
+                        raise row.error
+                    rec = self._make(row)
+                    if rec["id"] in seen_ids:
+                        # the same content at the same place cannot repeat; a user id can
+                        raise RecordError(f"duplicate id '{rec['id']}'", where=row.where, field=self.id_field)
+                    seen_ids.add(rec["id"])
+                    batch.kept.append(rec)
+                    count += 1
+                except RecordError as exc:
+                    if self.on_error == "raise":
+                        raise
+                    bad = new_record(
+                        {"raw": exc.raw if exc.raw is not None else row.raw}, origin=ORIGIN_REAL,
+                        step=self.instance_name, source=row.where, run_id=ctx.run_id,
+                    )
+                    if self.on_error == "skip":
+                        batch.rejected.append((bad, Verdict(False, "bad_input", None, {"error": exc.message})))
+                    else:
+                        batch.quarantined.append((bad, exc, exc.raw))
+                if len(batch.kept) + len(batch.rejected) + len(batch.quarantined) >= size:
+                    yield batch
+                    batch = Outcome()
+        if count == 0 and not (batch.rejected or batch.quarantined):
+            raise InputError(f"step {self.instance_name}: no records were read from {self.path}")
+        if batch.kept or batch.rejected or batch.quarantined:
+            yield batch

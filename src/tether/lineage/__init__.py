@@ -1,0 +1,1 @@
+"""Run manifest queries, provenance, trace, export formats and the dataset card."""

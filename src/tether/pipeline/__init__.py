@@ -1,0 +1,78 @@
+"""Steps, pipelines, config loading, the run directory and the local executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tether.pipeline.config import PipelineConfig, build_steps, config_from_dict, load_config
+from tether.pipeline.context import StepContext
+from tether.pipeline.progress import LogProgress, Progress
+from tether.pipeline.registry import catalog, get_step_class, register
+from tether.pipeline.rundir import RunDir, StepStore
+from tether.pipeline.runner import RunResult, Runner, run_in_memory
+from tether.pipeline.step import FilterStep, GlobalStep, MapStep, Outcome, SourceStep, Step, Verdict
+
+
+class Pipeline:
+    """A list of steps and the options around them, built from YAML or Python.
+
+    Example:
+        >>> from tether.pipeline import Pipeline
+        >>> pipe = Pipeline.from_dict({"steps": [{"read": {"path": "seeds.jsonl"}}]})
+        >>> [s.type for s in pipe.steps]
+        ['read']
+    """
+
+    def __init__(self, config: PipelineConfig, base_dir: str | Path | None = None) -> None:
+        self.config = config
+        self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+        self.steps = build_steps(config)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Pipeline:
+        config, base = load_config(path, overrides)
+        return cls(config, base)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], base_dir: str | Path | None = None) -> Pipeline:
+        return cls(config_from_dict(raw), base_dir)
+
+    @classmethod
+    def from_steps(cls, steps: list[Step], **options: Any) -> Pipeline:
+        """Build from step objects (Python); goes through the same validation as YAML."""
+        raw = {**options, "steps": [s.config_dict() for s in steps]}
+        return cls.from_dict(raw, options.pop("base_dir", None) if "base_dir" in options else None)
+
+    def validate(self) -> None:
+        """Check step columns before anything runs; raises ConfigError on a mismatch."""
+        Runner(self.config, Path("."), base_dir=self.base_dir).check()
+
+    def run(self, run_dir: str | Path, *, progress: Progress | None = None, **options: Any) -> RunResult:
+        """Run (or resume) the pipeline into ``run_dir``."""
+        return Runner(self.config, run_dir, base_dir=self.base_dir, progress=progress, resource_options=options).execute()
+
+
+__all__ = [
+    "FilterStep",
+    "GlobalStep",
+    "LogProgress",
+    "MapStep",
+    "Outcome",
+    "Pipeline",
+    "PipelineConfig",
+    "Progress",
+    "RunDir",
+    "RunResult",
+    "Runner",
+    "SourceStep",
+    "Step",
+    "StepContext",
+    "StepStore",
+    "Verdict",
+    "catalog",
+    "get_step_class",
+    "load_config",
+    "register",
+    "run_in_memory",
+]

@@ -1,0 +1,64 @@
+"""The run manifest: versions, inputs and their digests, per-step counts, timings, usage."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from importlib import metadata
+from typing import Any
+
+from tether.io._private import atomic_write_text
+from tether.pipeline.rundir import RunDir
+
+PACKAGES = ("pyarrow", "pydantic", "numpy", "openai", "httpx", "torch", "transformers", "sentence-transformers")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+class Manifest:
+    """The manifest of one run, written atomically after every step."""
+
+    def __init__(self, run: RunDir, data: dict[str, Any]) -> None:
+        self.run = run
+        self.data = data
+
+    @classmethod
+    def open(cls, run: RunDir, *, name: str, run_id: str, config_digest: str) -> Manifest:
+        from tether import __version__
+
+        prior: dict[str, Any] = {}
+        if run.manifest.exists():
+            prior = json.loads(run.manifest.read_text(encoding="utf-8"))
+        data = {
+            "name": name,
+            "run_id": run_id,
+            "tether_version": __version__,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": package_versions(),
+            "config_digest": config_digest,
+            "started_at": time.time(),
+            "attempts": int(prior.get("attempts", 0)) + 1,
+            "status": "running",
+            "inputs": [],
+            "steps": [],
+            "llm": {},
+        }
+        return cls(run, data)
+
+    def add_step(self, info: dict[str, Any]) -> None:
+        self.data["steps"].append(info)
+        self.save()
+
+    def save(self) -> None:
+        atomic_write_text(self.run.manifest, json.dumps(self.data, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,117 @@
+"""The step registry and its catalog.
+
+Steps register with :func:`register`. Built-in steps live in the packages of
+:data:`BUILTIN_PACKAGES`, each of which imports its step modules in its ``__init__``;
+third-party steps come from the ``tether.steps`` entry-point group or a pipeline's
+``plugins:`` list of modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from tether.errors import ConfigError
+from tether.pipeline.step import Step
+
+log = logging.getLogger(__name__)
+
+BUILTIN_PACKAGES = (
+    "tether.io",
+    "tether.pipeline.builtins",
+    "tether.generate",
+    "tether.curate",
+    "tether.audit",
+    "tether.lineage",
+)
+
+_REGISTRY: dict[str, type[Step]] = {}
+_loaded = False
+
+S = TypeVar("S", bound=type[Step])
+
+
+def register(cls: S) -> S:
+    """Class decorator: make a step usable by its ``type`` in pipelines."""
+    if not cls.type:
+        raise TypeError(f"{cls.__name__} has no type name")
+    other = _REGISTRY.get(cls.type)
+    if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
+        raise TypeError(f"step type '{cls.type}' is registered twice: {other.__module__} and {cls.__module__}")
+    _REGISTRY[cls.type] = cls
+    return cls
+
+
+def load_builtins() -> None:
+    """Import built-in step packages and entry-point plugins (once)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for pkg in BUILTIN_PACKAGES:
+        try:
+            importlib.import_module(pkg)
+        except ModuleNotFoundError as exc:
+            if exc.name != pkg:
+                raise
+    for ep in entry_points(group="tether.steps"):
+        try:
+            ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break tether
+            log.warning("step plugin %s failed to load: %s", ep.name, exc)
+
+
+def load_plugins(modules: list[str]) -> None:
+    """Import the modules a pipeline lists under ``plugins:`` (they register steps)."""
+    for mod in modules:
+        try:
+            importlib.import_module(mod)
+        except ImportError as exc:
+            raise ConfigError(
+                f"plugin module '{mod}' cannot be imported: {exc}",
+                hint="check the module name and that its folder is on PYTHONPATH",
+            ) from exc
+
+
+def get_step_class(type_name: str) -> type[Step]:
+    load_builtins()
+    try:
+        return _REGISTRY[type_name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(type_name, list(_REGISTRY), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"unknown step '{type_name}'", hint=f"{hint}`tether steps` lists every step"
+        ) from None
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    type: str
+    kind: str
+    description: str
+    fields: list[tuple[str, str, Any, str]]  # name, type, default, doc
+
+
+def catalog() -> list[StepInfo]:
+    """Every registered step with its config fields, for ``tether steps``."""
+    load_builtins()
+    out = []
+    for name in sorted(_REGISTRY):
+        cls = _REGISTRY[name]
+        fields = []
+        for fname, f in cls.model_fields.items():
+            ann = f.annotation
+            tname = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+            default = None if f.is_required() else f.get_default(call_default_factory=True)
+            fields.append((fname, tname, "(required)" if f.is_required() else default, f.description or ""))
+        out.append(StepInfo(name, cls.kind, cls.description, fields))
+    return out
+
+
+__all__ = ["BUILTIN_PACKAGES", "StepInfo", "catalog", "get_step_class", "load_builtins", "load_plugins", "register"]

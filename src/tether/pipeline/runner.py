@@ -1,0 +1,312 @@
+"""Run a pipeline into a run directory, resumably.
+
+Each step's fingerprint is a hash of its config, the fingerprint of the step before it, what
+the step declares it depends on (input file digests) and the tether version. A step whose
+fingerprint matches a finished step folder is skipped; a step folder with the same
+fingerprint but no ``_SUCCESS.json`` is resumed from its committed batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tether.errors import ConfigError, InputError
+from tether.io._private import atomic_write_text
+from tether.io.writers import write_jsonl, write_parquet
+from tether.pipeline.config import PipelineConfig, build_steps
+from tether.pipeline.context import StepContext
+from tether.pipeline.manifest import Manifest
+from tether.pipeline.progress import Progress
+from tether.pipeline.resources import RunResources
+from tether.pipeline.rundir import RunDir, StepStore
+from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep
+from tether.records import LINEAGE, Record, digest, table_digest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run did: where it is, per-step counts, and the final dataset's digest."""
+
+    run_dir: Path
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    dataset_rows: int = 0
+    dataset_digest: str = ""
+
+    @property
+    def did_work(self) -> bool:
+        return any(s["status"] != "skipped" for s in self.steps)
+
+
+def check_columns(steps: list[Step], ctx_for: Any) -> None:
+    """Check, before anything runs, that each step's input columns exist at that point."""
+    available: set[str] | None = None
+    for i, step in enumerate(steps):
+        if isinstance(step, SourceStep):
+            if i != 0:
+                raise ConfigError(
+                    f"steps[{i}] ({step.instance_name}) is a source step; it must come first",
+                    hint="a pipeline starts with one read step",
+                )
+            peek = getattr(step, "peek_columns", None)
+            cols = peek(ctx_for(step)) if peek is not None else None
+            available = None if cols is None else (cols | step.output_columns())
+            continue
+        if i == 0:
+            raise ConfigError(
+                f"the first step ({step.instance_name}) is a {step.kind} step; a pipeline starts with a source",
+                hint="add `- read: {path: ...}` first",
+            )
+        need = step.input_columns()
+        if available is not None and not need <= available:
+            missing = ", ".join(sorted(need - available))
+            raise ConfigError(
+                f"step {step.instance_name} reads column(s) {missing}, but the records at that point have: "
+                f"{', '.join(sorted(available)) or 'none'}",
+                hint="map a column on the read step (text_field: or rename:), or fix the step's field names",
+            )
+        removed = step.removed_columns()
+        if available is not None:
+            available = (set() if "*" in removed else available - removed) | step.output_columns()
+
+
+class Runner:
+    """Runs one pipeline into one run directory. Use :meth:`Pipeline.run`."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        run_dir: str | Path,
+        *,
+        base_dir: Path | None = None,
+        progress: Progress | None = None,
+        resource_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.run = RunDir(run_dir)
+        self.base_dir = base_dir or Path.cwd()
+        self.progress = progress or Progress()
+        self.steps = build_steps(config)
+        self.resource_options = resource_options or {}
+
+    def _ctx(self, step: Step, run_id: str, resources: RunResources | None, step_dir: Path | None) -> StepContext:
+        return StepContext(
+            step_name=step.instance_name,
+            run_id=run_id,
+            base_dir=self.base_dir,
+            step_dir=step_dir,
+            resources=resources,
+            seed=self.config.seed,
+            batch_size=self.config.batch_size,
+        )
+
+    def check(self) -> None:
+        check_columns(self.steps, lambda s: self._ctx(s, "check", None, None))
+
+    def execute(self) -> RunResult:
+        self.check()
+        with self.run.lock():
+            return asyncio.run(self._execute())
+
+    async def _execute(self) -> RunResult:
+        from tether import __version__
+
+        run = self.run
+        run.root.mkdir(parents=True, exist_ok=True)
+        cfg_dump = self.config.model_dump(mode="json")
+        atomic_write_text(run.config, yaml.safe_dump(cfg_dump, sort_keys=False, allow_unicode=True))
+        run_id = self._run_id()
+        manifest = Manifest.open(run, name=self.config.name, run_id=run_id, config_digest=digest(cfg_dump))
+        resources = RunResources(
+            self.config.llm, self.config.embedder, cache_path=run.cache, options=self.resource_options
+        )
+        self._drop_stale_steps()
+        result = RunResult(run_dir=run.root)
+        prev_fp = digest({"tether": __version__})
+        prev_store: StepStore | None = None
+        try:
+            for i, step in enumerate(self.steps):
+                store = run.store(i, step.instance_name)
+                ctx = self._ctx(step, run_id, resources, store.path)
+                extra = step.fingerprint_extra(ctx)
+                if isinstance(step, SourceStep) and extra:
+                    manifest.data["inputs"].extend(
+                        {"step": step.instance_name, "path": k, "sha256": v} for k, v in extra.items()
+                    )
+                fp = digest({"prev": prev_fp, "step": step.type, "config": step.model_dump(mode="json"), "extra": extra,
+                             "version": __version__})
+                info = await self._run_step(i, step, store, prev_store, fp, ctx)
+                info["llm_usage"] = resources.step_usage(step.instance_name)
+                manifest.add_step(info)
+                result.steps.append(info)
+                prev_fp, prev_store = fp, store
+            assert prev_store is not None
+            table = self._export(prev_store)
+            result.dataset_rows = table.num_rows
+            result.dataset_digest = table_digest(table)
+            manifest.data["dataset"] = {
+                "rows": table.num_rows,
+                "digest": result.dataset_digest,
+                "formats": self.config.export.formats,
+            }
+            manifest.data["llm"] = resources.usage()
+            manifest.data["status"] = "done"
+            self._post_run(manifest)
+        except BaseException as exc:
+            manifest.data["status"] = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+            manifest.data["error"] = type(exc).__name__
+            manifest.data["llm"] = resources.usage()
+            raise
+        finally:
+            manifest.data["finished_at"] = time.time()
+            manifest.save()
+            resources.close()
+            self.progress.close()
+        return result
+
+    def _run_id(self) -> str:
+        if self.run.manifest.exists():
+            try:
+                return str(self.run.read_manifest()["run_id"])
+            except (KeyError, ValueError, InputError):
+                pass
+        return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+    def _drop_stale_steps(self) -> None:
+        import shutil
+
+        wanted = {self.run.step_dir(i, s.instance_name).name for i, s in enumerate(self.steps)}
+        for _name, store in self.run.step_stores():
+            if store.path.name not in wanted:
+                shutil.rmtree(store.path)
+
+    async def _run_step(
+        self, i: int, step: Step, store: StepStore, prev: StepStore | None, fp: str, ctx: StepContext
+    ) -> dict[str, Any]:
+        base = {"index": i, "name": step.instance_name, "type": step.type, "kind": step.kind, "fingerprint": fp}
+        if store.is_done(fp):
+            done = store.success() or {}
+            counts = done.get("counts", store.counts())
+            self.progress.step_skipped(i, step.instance_name, counts)
+            return {**base, "status": "skipped", "counts": counts, "seconds": done.get("seconds", 0.0),
+                    "stats": done.get("stats", {})}
+        resumed = store.prepare(fp)
+        t0 = time.monotonic()
+        total = prev.counts()["out"] if prev is not None else None
+        self.progress.step_started(i, step.instance_name, step.kind, total)
+        step.setup(ctx)
+        try:
+            if isinstance(step, SourceStep):
+                for bi, outcome in enumerate(step.read(ctx)):
+                    n = len(outcome.kept) + len(outcome.rejected) + len(outcome.quarantined)
+                    if not store.has(bi):
+                        store.commit(bi, outcome, step.instance_name, n)
+                    self.progress.advance(n)
+            elif isinstance(step, _RecordStep):
+                assert prev is not None
+                for bi, batch in enumerate(_batches(prev.iter_records(), ctx.batch_size)):
+                    if not store.has(bi):
+                        outcome = await step.run_batch(batch, ctx)
+                        store.commit(bi, outcome, step.instance_name, len(batch))
+                    self.progress.advance(len(batch))
+            elif isinstance(step, GlobalStep):
+                assert prev is not None
+                if not store.has(0):
+                    records = list(prev.iter_records())
+                    outcome = await step.aprocess(records, ctx)
+                    store.commit(0, outcome, step.instance_name, len(records))
+                self.progress.advance(store.counts()["in"])
+            else:
+                raise ConfigError(f"step {step.instance_name} has an unknown kind '{step.kind}'")
+        finally:
+            step.teardown()
+        seconds = time.monotonic() - t0
+        counts = store.counts()
+        stats = {k: v for k, v in ctx.stats.items() if not k.startswith("_")}
+        store.finish({"fingerprint": fp, "counts": counts, "seconds": seconds, "stats": stats})
+        status = "resumed" if resumed else "ran"
+        self.progress.step_finished(step.instance_name, status, counts, seconds)
+        return {**base, "status": status, "counts": counts, "seconds": seconds, "stats": stats}
+
+    def _export(self, last: StepStore) -> Any:
+        import pyarrow as pa
+
+        table = last.table()
+        if not self.config.export.keep_lineage and LINEAGE in table.column_names:
+            table = table.drop_columns([LINEAGE])
+        out = self.run.dataset
+        out.mkdir(parents=True, exist_ok=True)
+        for fmt in self.config.export.formats:
+            if fmt == "parquet":
+                write_parquet(table, out / "data.parquet")
+            elif fmt == "jsonl":
+                write_jsonl(table, out / "data.jsonl")
+            else:
+                from tether.pipeline.hooks import export_format
+
+                export_format(fmt, table, out)
+        assert isinstance(table, pa.Table)
+        return table
+
+    def _post_run(self, manifest: Manifest) -> None:
+        from tether.pipeline.hooks import after_run
+
+        after_run(self.config, self.run, manifest, self.base_dir)
+
+
+def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for r in records:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_in_memory(steps: list[Step], records: list[Record] | None = None, *, seed: int = 0) -> Outcome:
+    """Run steps over records without a run directory (for notebooks and tests).
+
+    Returns the last step's outcome with rejected and quarantined records of every step.
+    """
+
+    async def go() -> Outcome:
+        total = Outcome()
+        current = list(records or [])
+        for step in steps:
+            ctx = StepContext(step_name=step.instance_name, seed=seed)
+            step.setup(ctx)
+            try:
+                if isinstance(step, SourceStep):
+                    out = Outcome()
+                    for o in step.read(ctx):
+                        out.extend(o)
+                elif isinstance(step, _RecordStep):
+                    out = await step.run_batch(current, ctx)
+                elif isinstance(step, GlobalStep):
+                    out = await step.aprocess(current, ctx)
+                else:
+                    raise ConfigError(f"unknown step kind {step.kind}")
+            finally:
+                step.teardown()
+            total.rejected.extend(out.rejected)
+            total.quarantined.extend(out.quarantined)
+            current = out.kept
+        total.kept = current
+        return total
+
+    return asyncio.run(go())
+
+
+__all__ = ["RunResult", "Runner", "check_columns", "run_in_memory"]

@@ -1,0 +1,273 @@
+"""The step contract: source, map, filter and global steps.
+
+A step is a pydantic model (``extra="forbid"``): its fields are its whole configuration, so it
+round-trips to YAML and its canonical JSON is part of its fingerprint. Clients, models and
+templates are private attributes built in :meth:`Step.setup`, never pickled.
+
+The base classes own the loop, the counters, the ``on_error`` policy and the rejected and
+quarantine sinks; a step implements only what it decides:
+
+- :class:`SourceStep`: ``read(ctx)`` yields batches of records (and bad rows as quarantine).
+- :class:`MapStep`: ``map(record, ctx)`` (or ``async amap``) returns zero or more records.
+- :class:`FilterStep`: ``keep(record, ctx)`` (or ``async akeep``) returns a :class:`Verdict`.
+- :class:`GlobalStep`: ``process(records, ctx)`` sees the whole dataset (dedup, audit).
+
+Example:
+    >>> class Short(FilterStep):
+    ...     type: ClassVar[str] = "short"
+    ...     description: ClassVar[str] = "Keep texts of at most max_chars characters."
+    ...     max_chars: int = 100
+    ...     def input_columns(self) -> set[str]:
+    ...         return {"text"}
+    ...     def keep(self, record, ctx):
+    ...         n = len(record["text"])
+    ...         return Verdict(n <= self.max_chars, "too_long", float(n))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from tether.errors import StepError, TetherError
+from tether.records import ID, Record, canonical_json, digest
+
+if TYPE_CHECKING:
+    from tether.pipeline.context import StepContext
+
+log = logging.getLogger(__name__)
+
+OnError = Literal["raise", "skip", "quarantine"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A filter's decision on one record.
+
+    Args:
+        keep: whether the record stays.
+        reason: a stable snake_case code saying why it was rejected (ignored when kept).
+        score: the number the decision was made on, written to ``STEP__score``.
+        details: extra values written on the record as ``STEP__KEY`` columns.
+    """
+
+    keep: bool
+    reason: str = ""
+    score: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What a step made of a batch: kept records, rejected ones with their verdicts, and
+    quarantined ones with their error."""
+
+    kept: list[Record] = field(default_factory=list)
+    rejected: list[tuple[Record, Verdict]] = field(default_factory=list)
+    quarantined: list[tuple[Record, BaseException | str, str | None]] = field(default_factory=list)
+
+    def extend(self, other: Outcome) -> None:
+        self.kept.extend(other.kept)
+        self.rejected.extend(other.rejected)
+        self.quarantined.extend(other.quarantined)
+
+
+class Step(BaseModel):
+    """Base of every step. Subclasses set ``type``, ``kind`` and ``description``."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+
+    type: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    name: str | None = None
+    """The step instance's name (unique in a pipeline); defaults to its type."""
+    on_error: OnError = "raise"
+    """What to do with a record the step fails on: stop the run, reject it, or quarantine it."""
+
+    # ---- what a step declares
+    def input_columns(self) -> set[str]:
+        """Columns the step reads; checked before anything runs."""
+        return set()
+
+    def output_columns(self) -> set[str]:
+        """Columns the step adds."""
+        return set()
+
+    def removed_columns(self) -> set[str]:
+        """Columns the step removes (rare)."""
+        return set()
+
+    def fingerprint_extra(self, ctx: StepContext) -> Any:
+        """Anything besides the config that the output depends on (e.g. digests of files the
+        step reads). Part of the fingerprint."""
+        return None
+
+    # ---- lifecycle
+    def setup(self, ctx: StepContext) -> None:
+        """Build clients, models and templates. Called once before the first batch."""
+
+    def teardown(self) -> None:
+        """Release what ``setup`` built."""
+
+    # ---- helpers
+    @property
+    def instance_name(self) -> str:
+        return self.name or self.type
+
+    def config_dict(self) -> dict[str, Any]:
+        """The step as it appears in a pipeline config: ``{type: {field: value}}``."""
+        return {self.type: self.model_dump(mode="json", exclude_defaults=True)}
+
+    def config_hash(self) -> str:
+        return digest(canonical_json(self.model_dump(mode="json")))
+
+    def col(self, key: str) -> str:
+        """The name of a score/verdict column this step writes: ``STEP__KEY``."""
+        return f"{self.instance_name}__{key}"
+
+    def _error_policy(self, exc: BaseException, record: Record) -> None:
+        """Raise if the policy (or the error) says the run must stop."""
+        if isinstance(exc, TetherError) and exc.aborts_run:
+            raise exc
+        if self.on_error == "raise":
+            if isinstance(exc, TetherError):
+                raise StepError(
+                    exc.message,
+                    step=self.instance_name,
+                    record_id=record.get(ID),
+                    hint=exc.hint or "set on_error: quarantine on this step to set such records aside",
+                    exit_code=exc.exit_code,
+                ) from exc
+            raise exc
+
+
+def _error_text(exc: BaseException | str) -> str:
+    if isinstance(exc, str):
+        return exc
+    if isinstance(exc, TetherError):
+        return exc.message
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+class SourceStep(Step):
+    """A step that makes records from outside data (files, a sampler). First in a pipeline."""
+
+    kind: ClassVar[str] = "source"
+
+    def read(self, ctx: StepContext) -> Iterator[Outcome]:
+        """Yield batches: kept records, and bad rows as quarantined (with ``on_error``)."""
+        raise NotImplementedError
+
+
+class _RecordStep(Step):
+    """Shared loop of map and filter steps: each record on its own, concurrently in a batch."""
+
+    async def _one(self, record: Record, ctx: StepContext) -> Outcome:
+        raise NotImplementedError
+
+    async def run_batch(self, batch: Sequence[Record], ctx: StepContext) -> Outcome:
+        """Process a batch; records run concurrently (LLM steps are bounded by the client)."""
+
+        async def guarded(rec: Record) -> Outcome:
+            try:
+                return await self._one(rec, ctx)
+            except Exception as exc:  # noqa: BLE001 - the policy decides
+                self._error_policy(exc, rec)
+                if self.on_error == "skip":
+                    v = Verdict(False, "error", None, {"error": _error_text(exc)})
+                    return Outcome(rejected=[(rec, v)])
+                raw = getattr(exc, "raw", None)
+                return Outcome(quarantined=[(rec, exc, raw)])
+
+        results = await asyncio.gather(*(guarded(r) for r in batch))
+        out = Outcome()
+        for r in results:
+            out.extend(r)
+        return out
+
+
+class MapStep(_RecordStep):
+    """One record in, zero or more out. Return a record, a list, a rejecting
+    :class:`Verdict` (the input goes to the rejected set), or an :class:`Outcome`."""
+
+    kind: ClassVar[str] = "map"
+
+    def map(self, record: Record, ctx: StepContext) -> Record | list[Record] | Verdict | Outcome:
+        raise NotImplementedError(f"step {self.type} implements neither map nor amap")
+
+    async def amap(self, record: Record, ctx: StepContext) -> Record | list[Record] | Verdict | Outcome:
+        return self.map(record, ctx)
+
+    async def _one(self, record: Record, ctx: StepContext) -> Outcome:
+        res = await self.amap(record, ctx)
+        if isinstance(res, Outcome):
+            return res
+        if isinstance(res, Verdict):
+            if res.keep:
+                return Outcome(kept=[record])
+            return Outcome(rejected=[(record, res)])
+        if isinstance(res, dict):
+            return Outcome(kept=[res])
+        return Outcome(kept=list(res))
+
+
+class FilterStep(_RecordStep):
+    """Keep or reject each record with a reason and a score; never drops silently."""
+
+    kind: ClassVar[str] = "filter"
+
+    def keep(self, record: Record, ctx: StepContext) -> Verdict:
+        raise NotImplementedError(f"step {self.type} implements neither keep nor akeep")
+
+    async def akeep(self, record: Record, ctx: StepContext) -> Verdict:
+        return self.keep(record, ctx)
+
+    def output_columns(self) -> set[str]:
+        return {self.col("score")}
+
+    def annotate(self, record: Record, verdict: Verdict) -> Record:
+        """Write the verdict's score and details on the record."""
+        out = dict(record)
+        out[self.col("score")] = verdict.score
+        for k, v in verdict.details.items():
+            out[self.col(k)] = v
+        return out
+
+    async def _one(self, record: Record, ctx: StepContext) -> Outcome:
+        v = await self.akeep(record, ctx)
+        rec = self.annotate(record, v)
+        if v.keep:
+            return Outcome(kept=[rec])
+        return Outcome(rejected=[(rec, v)])
+
+
+class GlobalStep(Step):
+    """A step that needs the whole dataset at once (dedup, mixing, audit)."""
+
+    kind: ClassVar[str] = "global"
+
+    def process(self, records: list[Record], ctx: StepContext) -> Outcome:
+        raise NotImplementedError(f"step {self.type} does not implement process")
+
+    async def aprocess(self, records: list[Record], ctx: StepContext) -> Outcome:
+        return self.process(records, ctx)
+
+
+__all__ = [
+    "FilterStep",
+    "GlobalStep",
+    "MapStep",
+    "OnError",
+    "Outcome",
+    "SourceStep",
+    "Step",
+    "Verdict",
+]
