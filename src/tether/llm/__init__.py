@@ -6,6 +6,7 @@ from typing import Any
 
 from tether.errors import ConfigError
 from tether.llm.config import LLMConfig
+from tether.llm.types import LLMRequest, LLMResponse, Message, TokenLogprob, Usage
 
 
 def open_client(config: LLMConfig, **kwargs: Any) -> Any:
@@ -13,4 +14,4 @@ def open_client(config: LLMConfig, **kwargs: Any) -> Any:
     raise ConfigError(f"LLM backend '{config.backend}' is not available in this build")
 
 
-__all__ = ["LLMConfig", "open_client"]
+__all__ = ["LLMConfig", "LLMRequest", "LLMResponse", "Message", "TokenLogprob", "Usage", "open_client"]
