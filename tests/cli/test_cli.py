@@ -1,0 +1,66 @@
+"""The CLI: one-line errors with hints and the documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def tether(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tether", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"body": f"t{i}"}) + "\n" for i in range(10)))
+    (tmp_path / "p.yaml").write_text("name: demo\nsteps:\n  - read: {path: d.jsonl, text_field: body}\n  - limit: {n: 4}\n")
+    return tmp_path
+
+
+def test_run_inspect_and_rerun(project: Path) -> None:
+    r = tether("run", "p.yaml", "--run-dir", "out", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "dataset: 4 records" in r.stdout
+    r2 = tether("run", "p.yaml", "--run-dir", "out", cwd=project)
+    assert r2.returncode == 0 and "nothing to do" in r2.stderr
+    i = tether("inspect", "out", cwd=project)
+    assert i.returncode == 0 and "limit" in i.stdout and "done" in i.stdout
+    j = json.loads(tether("inspect", "out", "--json", cwd=project).stdout)
+    assert [s["counts"]["out"] for s in j["steps"]] == [10, 4]
+    r3 = tether("run", "p.yaml", "--run-dir", "out", "--set", "limit.n=2", cwd=project)
+    assert r3.returncode == 0 and "dataset: 2 records" in r3.stdout
+
+
+def test_validate_names_a_misspelled_key_and_exits_2(project: Path) -> None:
+    (project / "bad.yaml").write_text("steps:\n  - read: {path: d.jsonl, txt_field: body}\n")
+    r = tether("validate", "bad.yaml", cwd=project)
+    assert r.returncode == 2
+    assert "unknown key 'steps[0].read.txt_field'" in r.stderr and "Traceback" not in r.stderr
+    ok = tether("validate", "p.yaml", cwd=project)
+    assert ok.returncode == 0 and "ok:" in ok.stdout
+
+
+def test_bad_input_exits_3_with_file_and_line(project: Path) -> None:
+    (project / "d.jsonl").write_text('{"body": "a"}\n{"body": \n')
+    r = tether("run", "p.yaml", "--run-dir", "out", cwd=project)
+    assert r.returncode == 3
+    assert "d.jsonl:2: invalid JSON" in r.stderr and "hint:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_usage_errors_exit_2(project: Path) -> None:
+    assert tether("run", cwd=project).returncode == 2
+    assert tether("run", "missing.yaml", cwd=project).returncode == 2
+    assert tether("run", "p.yaml", "--set", "noequals", cwd=project).returncode == 2
+
+
+def test_steps_lists_every_step_with_fields(project: Path) -> None:
+    r = tether("steps", cwd=project)
+    assert r.returncode == 0
+    for name in ("read", "limit", "select"):
+        assert f"{name} (" in r.stdout
+    one = tether("steps", "read", cwd=project)
+    assert "text_field" in one.stdout and "max_record_bytes" in one.stdout

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+
+@pytest.fixture
+def numbers(tmp_path: Path) -> Path:
+    """A JSONL file of 60 records: text and n."""
+    p = tmp_path / "numbers.jsonl"
+    p.write_text("".join(json.dumps({"text": f"record number {i}", "n": i}) + "\n" for i in range(60)), encoding="utf-8")
+    return p
+
+
+def write_pipeline(tmp_path: Path, body: str, name: str = "p.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(body, encoding="utf-8")
+    return p
