@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from tether.records import LINEAGE_TYPE, child, concat_tables, new_record, stable_view, table_digest, to_table
+from tether.records import (
+    LINEAGE_TYPE,
+    child,
+    concat_tables,
+    new_record,
+    stable_view,
+    table_digest,
+    to_table,
+)
 
 
 def test_ids_are_stable_and_content_derived() -> None:

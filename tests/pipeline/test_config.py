@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tether.errors import ConfigError
+from tether.io import Read
 from tether.pipeline import Pipeline, load_config
 from tether.pipeline.builtins import Limit, Select
-from tether.io import Read
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -11,7 +11,7 @@ import json
 import pkgutil
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -38,7 +38,7 @@ def _root(
 @app.command()
 def run(
     pipeline: Annotated[Path, typer.Argument(help="The pipeline YAML.")],
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Where the run goes (default runs/NAME).")] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Where the run goes (default runs/NAME).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a value: STEP.param=value (repeatable).")] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -99,7 +99,7 @@ def inspect(
 
 @app.command()
 def steps(
-    name: Annotated[Optional[str], typer.Argument(help="Show one step's fields in full.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Show one step's fields in full.")] = None,
 ) -> None:
     """List every step with its config fields and a one-line description."""
     from tether.pipeline.registry import catalog

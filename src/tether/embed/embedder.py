@@ -105,7 +105,7 @@ class Embedder:
             self._cache.put_many(self.identity, missing, vecs)
             fresh = dict(zip(missing, vecs, strict=True))
             got = [v if v is not None else fresh[t] for t, v in zip(texts, got, strict=True)]
-        return np.vstack(got).astype(np.float32)
+        return np.vstack([v for v in got if v is not None]).astype(np.float32)
 
     @property
     def dim(self) -> int:

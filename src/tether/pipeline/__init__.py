@@ -10,7 +10,7 @@ from tether.pipeline.context import StepContext
 from tether.pipeline.progress import LogProgress, Progress
 from tether.pipeline.registry import catalog, get_step_class, register
 from tether.pipeline.rundir import RunDir, StepStore
-from tether.pipeline.runner import RunResult, Runner, run_in_memory
+from tether.pipeline.runner import Runner, RunResult, run_in_memory
 from tether.pipeline.step import FilterStep, GlobalStep, MapStep, Outcome, SourceStep, Step, Verdict
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 log = logging.getLogger("tether.progress")
 
@@ -84,7 +85,7 @@ class RichProgress(Progress):
             TimeRemainingColumn(),
         )
         self._rp.start()
-        self._task = None
+        self._task: Any = None
         self._t0 = 0.0
 
     def step_started(self, index: int, name: str, kind: str, total: int | None) -> None:

@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 from tether.errors import ConfigError, InputError
 from tether.io._private import atomic_write_text
 from tether.io.writers import write_parquet
-from tether.records import QUARANTINE_COLUMNS, REJECT_COLUMNS, Record, concat_tables, to_table
 from tether.pipeline.step import Outcome
+from tether.records import QUARANTINE_COLUMNS, REJECT_COLUMNS, Record, concat_tables, to_table
 
 KEPT, REJECTED, QUARANTINE = "kept", "rejected", "quarantine"
 
