@@ -52,6 +52,8 @@ class PipelineConfig(BaseModel):
     steps: list[dict[str, dict[str, Any] | None]] = Field(min_length=1)
     export: ExportConfig = Field(default_factory=ExportConfig)
     audit: dict[str, Any] | None = None
+    card: dict[str, Any] | None = None
+    """What the dataset card states that a run cannot know (license, intended use); see lineage.md."""
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

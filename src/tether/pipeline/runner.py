@@ -127,6 +127,7 @@ class Runner:
         atomic_write_text(run.config, yaml.safe_dump(cfg_dump, sort_keys=False, allow_unicode=True))
         run_id = self._run_id()
         manifest = Manifest.open(run, name=self.config.name, run_id=run_id, config_digest=digest(cfg_dump))
+        manifest.data["base_dir"] = str(self.base_dir)  # where relative config paths resolve (rerun)
         resources = RunResources(
             self.config.llm, self.config.embedder, cache_path=run.cache, options=self.resource_options
         )
