@@ -1,0 +1,281 @@
+"""Trace a record back to its seed: every step it passed, every verdict, every parent.
+
+Example:
+    >>> t = trace("runs/quickstart", "3f2a9c...")  # doctest: +SKIP
+    >>> [s.source for s in t.seeds()]  # doctest: +SKIP
+    ['docs/01-what-is-composting.md']
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tether.errors import InputError
+from tether.lineage._private import load_parts, open_run, read_config, step_entries
+from tether.pipeline.rundir import RunDir
+from tether.records import ID, LINEAGE, ORIGIN_REAL, QUARANTINE_COLUMNS, REJECT_COLUMNS
+
+log = logging.getLogger(__name__)
+
+_BOOK = {"step", "step_index", "status", *REJECT_COLUMNS, *QUARANTINE_COLUMNS}
+
+
+@dataclass
+class Appearance:
+    """What one step did with the record."""
+
+    step: str
+    step_index: int
+    status: str  # kept | rejected | quarantined
+    reason: str | None = None  # reject reason or error type
+    score: float | None = None
+    detail: str | None = None  # reject detail or error message
+    raw: str | None = None  # the raw text a quarantined record was set aside with
+
+
+@dataclass
+class TraceNode:
+    """One record of the chain, with its parents (down to the seeds)."""
+
+    id: str
+    found: bool = True
+    lineage: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, Any] = field(default_factory=dict)  # STEP__KEY columns
+    appearances: list[Appearance] = field(default_factory=list)
+    step_config: dict[str, Any] | None = None  # {type: params} of the step that made it
+    llm_config: dict[str, Any] | None = None  # the llm entry that step used
+    raw_response: str | None = None  # from the LLM cache, by lineage.prompt_hash
+    parents: list[TraceNode] = field(default_factory=list)
+
+    @property
+    def origin(self) -> str | None:
+        return self.lineage.get("origin")
+
+    @property
+    def source(self) -> str | None:
+        return self.lineage.get("source")
+
+    @property
+    def final_status(self) -> str:
+        return self.appearances[-1].status if self.appearances else "missing"
+
+    def seeds(self) -> list[TraceNode]:
+        """The real records (origin ``real``) this record grew from, or the chain's roots."""
+        out: list[TraceNode] = []
+        seen: set[str] = set()
+
+        def walk(n: TraceNode) -> None:
+            if n.id in seen:
+                return
+            seen.add(n.id)
+            if n.origin == ORIGIN_REAL or not n.parents:
+                out.append(n)
+            for p in n.parents:
+                walk(p)
+
+        walk(self)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "found": self.found,
+            "status": self.final_status,
+            "lineage": self.lineage,
+            "payload": self.payload,
+            "scores": self.scores,
+            "appearances": [a.__dict__ for a in self.appearances],
+            "step_config": self.step_config,
+            "llm_config": self.llm_config,
+            "raw_response": self.raw_response,
+            "parents": [p.to_dict() for p in self.parents],
+        }
+
+
+def lookup_raw_response(run: RunDir, prompt_hash: str | None) -> str | None:
+    """The cached raw response text for ``prompt_hash`` from the run's LLM cache, or ``None``
+    when there is no cache, no entry, or the LLM layer offers no lookup."""
+    if not prompt_hash or not run.cache.exists():
+        return None
+    try:
+        from tether.llm import cache as llm_cache  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    fn = getattr(llm_cache, "lookup_response", None)
+    if fn is None:
+        return None
+    resp = fn(run.cache, prompt_hash)
+    if resp is None:
+        return None
+    texts = getattr(resp, "texts", None)
+    if texts is not None:
+        return texts[0] if len(texts) == 1 else "\n---\n".join(texts)
+    return str(resp)
+
+
+class _Index:
+    """Rows of every step, looked up by id."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self.table = load_parts(run)
+        self.config = read_config(run)
+        self.steps = {name: (tname, params) for name, tname, params in step_entries(self.config)}
+
+    def rows(self, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        if self.table.num_rows == 0 or ID not in self.table.column_names:
+            return {}
+        mask = pc.is_in(self.table.column(ID), value_set=pa.array(ids, pa.string()))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in self.table.filter(mask).to_pylist():
+            out.setdefault(r[ID], []).append(r)
+        for v in out.values():
+            v.sort(key=lambda r: (r["step_index"], r["status"] != "kept"))
+        return out
+
+    def resolve_id(self, prefix: str) -> str:
+        if self.table.num_rows == 0 or ID not in self.table.column_names:
+            raise InputError(f"{self.run.root}: the run has no records")
+        ids = self.table.column(ID)
+        if pc.any(pc.equal(ids, prefix)).as_py():
+            return prefix
+        hits = pc.unique(ids.filter(pc.starts_with(ids, prefix))).to_pylist()
+        if len(hits) == 1:
+            return str(hits[0])
+        if len(hits) > 1:
+            raise InputError(
+                f"record id prefix '{prefix}' matches {len(hits)} records in {self.run.root}",
+                hint="give more characters of the id",
+            )
+        raise InputError(
+            f"record '{prefix}' is not in run {self.run.root} (kept, rejected or quarantined)",
+            hint=f"list ids with: tether lineage {self.run.root} --sql \"select id from dataset limit 5\"",
+        )
+
+    def node(self, rid: str, rows: list[dict[str, Any]] | None) -> TraceNode:
+        if not rows:
+            return TraceNode(id=rid, found=False)
+        last = rows[-1]
+        lin = dict(last.get(LINEAGE) or {})
+        payload = {
+            k: v for k, v in last.items() if k not in (ID, LINEAGE) and k not in _BOOK and "__" not in k
+        }
+        scores = {k: v for k, v in last.items() if "__" in k and v is not None}
+        apps = []
+        for r in rows:
+            if r["status"] == "rejected":
+                apps.append(Appearance(r["step"], r["step_index"], "rejected", r.get("reject_reason"),
+                                       r.get("reject_score"), r.get("reject_detail")))
+            elif r["status"] == "quarantined":
+                apps.append(Appearance(r["step"], r["step_index"], "quarantined", r.get("error_type"), None,
+                                       r.get("error_message"), r.get("error_raw")))
+            else:
+                score = r.get(f"{r['step']}__score")
+                apps.append(Appearance(r["step"], r["step_index"], "kept", None,
+                                       score if isinstance(score, int | float) else None))
+        node = TraceNode(id=rid, lineage=lin, payload=payload, scores=scores, appearances=apps)
+        made_by = lin.get("step")
+        if made_by in self.steps:
+            tname, params = self.steps[made_by]
+            node.step_config = {tname: params}
+            llm_name = params.get("llm")
+            llms = self.config.get("llm") or {}
+            if isinstance(llm_name, str) and llm_name in llms:
+                node.llm_config = {llm_name: llms[llm_name]}
+            elif lin.get("model") and "default" in llms and llm_name is None:
+                node.llm_config = {"default": llms["default"]}
+        node.raw_response = lookup_raw_response(self.run, lin.get("prompt_hash"))
+        return node
+
+
+def trace(run_dir: str | Path, record_id: str, *, max_depth: int = 64) -> TraceNode:
+    """The chain of ``record_id`` (or a unique prefix of it) back to its seed records.
+
+    Raises:
+        InputError: the run directory or the record does not exist.
+    """
+    run = open_run(run_dir)
+    index = _Index(run)
+    rid = index.resolve_id(record_id)
+    nodes: dict[str, TraceNode] = {}
+    frontier = [rid]
+    depth = 0
+    while frontier and depth <= max_depth:
+        found = index.rows(frontier)
+        nxt: list[str] = []
+        for i in frontier:
+            n = index.node(i, found.get(i))
+            nodes[i] = n
+            for p in n.lineage.get("parents") or []:
+                if p not in nodes and p not in nxt:
+                    nxt.append(p)
+        frontier = [p for p in nxt if p not in nodes]
+        depth += 1
+    for n in nodes.values():
+        n.parents = [nodes[p] for p in n.lineage.get("parents") or [] if p in nodes]
+    return nodes[rid]
+
+
+def _short(value: Any, width: int = 160) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_trace(node: TraceNode, *, width: int = 160) -> str:
+    """A plain-text, indented view of a trace: the record first, then its parents."""
+    lines: list[str] = []
+
+    def emit(n: TraceNode, depth: int, seen: set[str]) -> None:
+        pad = "  " * depth
+        head = "record" if depth == 0 else "parent"
+        if not n.found:
+            lines.append(f"{pad}{head} {n.id}: not in this run (made elsewhere)")
+            return
+        lin = n.lineage
+        lines.append(f"{pad}{head} {n.id}  [{lin.get('origin')}, {n.final_status}]")
+        for key in ("step", "recipe", "source", "model", "template_hash", "prompt_hash", "params_hash"):
+            if lin.get(key):
+                lines.append(f"{pad}  {key}: {lin[key]}")
+        if n.step_config:
+            lines.append(f"{pad}  step config: {_short(n.step_config, width)}")
+        if n.llm_config:
+            lines.append(f"{pad}  model config: {_short(n.llm_config, width)}")
+        for k, v in n.payload.items():
+            if v is not None:
+                lines.append(f"{pad}  {k}: {_short(v, width)}")
+        for a in n.appearances:
+            verdict = a.status
+            if a.reason:
+                verdict += f" ({a.reason})"
+            extra = f" score={a.score:g}" if isinstance(a.score, int | float) else ""
+            extra += f" — {_short(a.detail, width)}" if a.detail else ""
+            lines.append(f"{pad}  step {a.step_index:02d} {a.step}: {verdict}{extra}")
+        for k, v in n.scores.items():
+            lines.append(f"{pad}  {k} = {v}")
+        if n.raw_response is not None:
+            lines.append(f"{pad}  raw response: {_short(n.raw_response, width)}")
+        if n.id in seen:
+            return
+        seen = seen | {n.id}
+        for p in n.parents:
+            emit(p, depth + 1, seen)
+        missing = [p for p in n.lineage.get("parents") or [] if p not in {q.id for q in n.parents}]
+        for p in missing:
+            lines.append(f"{pad}  parent {p}: not in this run (made elsewhere)")
+
+    emit(node, 0, set())
+    seeds = node.seeds()
+    if seeds:
+        lines.append("seeds: " + ", ".join(f"{s.id} ({s.source or 'no source'})" for s in seeds))
+    return "\n".join(lines)
+
+
+__all__ = ["Appearance", "TraceNode", "format_trace", "lookup_raw_response", "trace"]

@@ -1,0 +1,69 @@
+"""Trace: any record goes back to its seed document, rejected ones included."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tether.errors import InputError
+from tether.lineage.trace import format_trace, trace
+from tether.pipeline import RunDir
+
+
+def _dataset_ids(run: Path) -> list[str]:
+    return pq.read_table(run / "dataset" / "data.parquet").column("id").to_pylist()
+
+
+def test_every_kept_record_traces_to_its_seed_document(small_run: Path) -> None:
+    ids = _dataset_ids(small_run)
+    assert len(ids) == 3  # one long answer per document survives the filter
+    sources = set()
+    for rid in ids:
+        t = trace(small_run, rid)
+        assert t.final_status == "kept" and t.lineage["origin"] == "synthetic"
+        assert t.lineage["model"] == "test/echo" and t.lineage["prompt_hash"] and t.lineage["template_hash"]
+        assert t.step_config is not None and "lt_expand" in t.step_config
+        assert t.step_config["lt_expand"]["temperature"] == 0.5
+        assert [a.step for a in t.appearances] == ["lt_expand", "lt_min_len"]
+        assert t.scores["lt_min_len__score"] >= 40
+        (seed,) = t.seeds()
+        assert seed.origin == "real" and seed.source.startswith("docs/")
+        assert seed.payload["text"].endswith(t.payload["response"])
+        sources.add(seed.source)
+    assert sources == {"docs/a-compost.md", "docs/b-worms.md", "docs/c-heat.md"}
+
+
+def test_rejected_record_shows_its_verdict_and_seed(small_run: Path) -> None:
+    rejected = RunDir(small_run).store(2, "lt_min_len").table("rejected").to_pylist()
+    assert len(rejected) == 3
+    t = trace(small_run, rejected[0]["id"][:10])  # a unique prefix is enough
+    assert t.id == rejected[0]["id"]
+    last = t.appearances[-1]
+    assert (last.status, last.reason, last.score) == ("rejected", "too_short", float(len(t.payload["response"])))
+    assert t.seeds()[0].source.startswith("docs/")
+    text = format_trace(t)
+    assert "rejected (too_short)" in text and "seeds:" in text and "docs/" in text
+
+
+def test_unknown_record_is_one_clear_error(small_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is not in run"):
+        trace(small_run, "nope-not-an-id")
+    with pytest.raises(InputError, match="not a tether run directory|no such run directory"):
+        trace(tmp_path, "x")
+
+
+def test_cli_trace_json(small_run: Path) -> None:
+    rid = _dataset_ids(small_run)[0]
+    r = subprocess.run([sys.executable, "-m", "tether", "trace", str(small_run), rid, "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["id"] == rid and data["parents"][0]["lineage"]["origin"] == "real"
+    bad = subprocess.run([sys.executable, "-m", "tether", "trace", str(small_run), "zzz"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 3 and "error:" in bad.stderr and "Traceback" not in bad.stderr
