@@ -37,3 +37,14 @@ def make_project(root: Path, pipeline: str = PIPELINE) -> Path:
 def run_project(project: Path, run_dir: Path, overrides: list[str] | None = None, name: str = "p.yaml") -> Path:
     Pipeline.from_yaml(project / name, overrides=overrides).run(run_dir)
     return run_dir
+
+
+def tether_cli(*args: str):  # noqa: ANN201
+    """Run the CLI in a subprocess, with this folder importable (for the test plugin steps)."""
+    import os
+    import subprocess
+    import sys
+
+    here = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}
+    return subprocess.run([sys.executable, "-m", "tether", *args], capture_output=True, text=True, timeout=120, env=env)

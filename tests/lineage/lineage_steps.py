@@ -51,3 +51,16 @@ class MinLen(FilterStep):
     def keep(self, record, ctx):
         n = len(record["response"])
         return Verdict(n >= self.min_chars, "too_short", float(n), {"chars": n})
+
+
+@register
+class Noisy(MapStep):
+    """Adds an unseeded random number: a step that does not reproduce (a planted defect)."""
+
+    type: ClassVar[str] = "lt_noisy"
+    description: ClassVar[str] = "test step"
+
+    def map(self, record, ctx):
+        import random
+
+        return {**record, "noise": random.random()}

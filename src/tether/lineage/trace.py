@@ -100,18 +100,36 @@ class TraceNode:
 
 
 def lookup_raw_response(run: RunDir, prompt_hash: str | None) -> str | None:
-    """The cached raw response text for ``prompt_hash`` from the run's LLM cache, or ``None``
-    when there is no cache, no entry, or the LLM layer offers no lookup."""
+    """The cached raw response text for ``prompt_hash`` (the cache key of the call) from the
+    run's LLM cache, read-only; ``None`` when there is no cache or no entry."""
     if not prompt_hash or not run.cache.exists():
         return None
     try:
-        from tether.llm import cache as llm_cache  # type: ignore[attr-defined]
+        from tether.llm import cache as llm_cache
+        from tether.llm.types import LLMResponse
     except ImportError:
         return None
     fn = getattr(llm_cache, "lookup_response", None)
-    if fn is None:
-        return None
-    resp = fn(run.cache, prompt_hash)
+    if fn is not None:
+        resp = fn(run.cache, prompt_hash)
+    else:
+        table = getattr(llm_cache, "TABLE", None)
+        if table is None:
+            return None
+        import sqlite3
+
+        try:
+            con = sqlite3.connect(f"file:{run.cache}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return None
+        try:
+            row = con.execute(f"SELECT response FROM {table} WHERE key = ? OR key LIKE ? LIMIT 1",
+                              (prompt_hash, prompt_hash + "%")).fetchone()
+        except sqlite3.Error:  # no such table: the cache holds only embeddings
+            row = None
+        finally:
+            con.close()
+        resp = None if row is None else LLMResponse.model_validate_json(row[0])
     if resp is None:
         return None
     texts = getattr(resp, "texts", None)
