@@ -60,11 +60,11 @@ def _audit(run: Path, metrics: list[dict]) -> None:
 def test_diff_of_one_parameter_shows_it_and_what_moved(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p")
     a = run_project(project, tmp_path / "a")
-    b = run_project(project, tmp_path / "b", overrides=["lt_min_len.min_chars=5"])
+    b = run_project(project, tmp_path / "b", overrides=["lt_min_len.min_chars=1"])
     _audit(a, [{"family": "quality", "name": "mean_len", "value": 50.0}, {"family": "privacy", "name": "pii", "value": 0.0}])
     _audit(b, [{"family": "quality", "name": "mean_len", "value": 31.5}, {"family": "privacy", "name": "pii", "value": 0.0}])
     d = diff_runs(a, b)
-    assert [(c.key, c.a, c.b) for c in d.config] == [("steps.lt_min_len.min_chars", 40, 5)]
+    assert [(c.key, c.a, c.b) for c in d.config] == [("steps.lt_min_len.min_chars", 40, 1)]
     moved = {c.key: (c.a, c.b) for c in d.counts}
     assert moved == {"lt_min_len.out": (3, 6), "lt_min_len.rejected": (3, 0)}
     assert [(c.key, c.a, c.b) for c in d.dataset if c.key == "rows"] == [("rows", 3, 6)]
@@ -72,7 +72,7 @@ def test_diff_of_one_parameter_shows_it_and_what_moved(tmp_path: Path) -> None:
     assert len(d.metrics) == 2  # the unmoved one is shown too, side by side
     assert [(c.key, c.a, c.b) for c in d.reasons] == [("lt_min_len.rejected: too_short", 3, "<absent>")]
     text = format_diff(d)
-    assert "steps.lt_min_len.min_chars  40 -> 5  (-35)  *" in text and "quality/mean_len" in text
+    assert "steps.lt_min_len.min_chars  40 -> 1  (-39)  *" in text and "quality/mean_len" in text
     r = tether_cli("diff", str(a), str(b), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["config"][0]["key"] == "steps.lt_min_len.min_chars"
