@@ -67,3 +67,36 @@ def test_cli_trace_json(small_run: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "tether", "trace", str(small_run), "zzz"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 3 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_quickstart_records_trace_to_their_seed_documents(tmp_path: Path) -> None:
+    from tether.pipeline import Pipeline
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "pipeline.yaml"
+    res = Pipeline.from_yaml(example).run(tmp_path / "qs")
+    ids = _dataset_ids(tmp_path / "qs")
+    assert len(ids) == res.dataset_rows > 0
+    for rid in ids:
+        seeds = trace(tmp_path / "qs", rid).seeds()
+        assert len(seeds) == 1 and seeds[0].source.startswith("docs/") and seeds[0].source.endswith(".md")
+
+
+def test_raw_response_comes_from_the_llm_cache(small_run: Path, tmp_path: Path) -> None:
+    cache_mod = pytest.importorskip("tether.llm.cache")
+    if not hasattr(cache_mod, "ResponseCache"):
+        pytest.skip("the LLM response cache is not in this build")
+    import shutil
+
+    from tether.llm.types import LLMRequest, LLMResponse
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    rid = _dataset_ids(run)[0]
+    t = trace(run, rid)
+    assert t.raw_response is None  # no cache yet
+    cache = cache_mod.ResponseCache(run / "cache.sqlite")
+    req = LLMRequest.chat("Ask question 0")
+    cache.put(t.lineage["prompt_hash"], "test/echo", req, LLMResponse(texts=["RAW ANSWER TEXT"]))
+    cache.close()
+    assert trace(run, rid).raw_response == "RAW ANSWER TEXT"
+    assert "raw response: RAW ANSWER TEXT" in format_trace(trace(run, rid))
