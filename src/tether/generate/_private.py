@@ -5,6 +5,7 @@ global steps."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,8 +58,10 @@ class Template:
             return self._tpl.render(**values).strip()
         except jinja2.UndefinedError as exc:
             have = ", ".join(sorted(values)) or "none"
+            m = re.search(r"'([^']+)' is undefined", exc.message or "")
+            what = f"variable '{m.group(1)}'" if m else (exc.message or "an undefined variable")
             raise ConfigError(
-                f"step {step}: template {self.label} uses {exc.message} (variables available: {have})",
+                f"step {step}: template {self.label} uses {what}, which is missing (variables available: {have})",
                 hint="add the column to the records, or fix the variable name in the template",
             ) from None
 

@@ -7,6 +7,7 @@ the function says.
 
 Example:
     >>> import asyncio
+import re
     >>> from tether.llm.types import LLMRequest
     >>> llm = ScriptedLLM(lambda req: "42")
     >>> asyncio.run(llm.generate(LLMRequest.chat("6 x 7?"))).text
@@ -16,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +33,14 @@ Responder = Callable[[LLMRequest], "str | list[str]"]
 def request_text(request: LLMRequest) -> str:
     """All message contents of a request, joined: what a responder usually inspects."""
     return "\n".join(m.content for m in request.messages)
+
+
+_FENCED = re.compile(r"<(DATA-[0-9a-f]{16})>\n(.*?)\n</\1>", re.S)
+
+
+def fenced(text: str) -> list[str]:
+    """The texts a prompt wraps in randomised delimiters, in order."""
+    return [m.group(2) for m in _FENCED.finditer(text)]
 
 
 def schema_name(request: LLMRequest) -> str | None:
@@ -119,4 +129,4 @@ class ScriptedLLM:
         pass
 
 
-__all__ = ["Responder", "ScriptedLLM", "request_text", "schema_name"]
+__all__ = ["Responder", "ScriptedLLM", "fenced", "request_text", "schema_name"]
