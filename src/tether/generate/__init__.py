@@ -8,6 +8,7 @@ from tether.generate.prompt import Prompt
 from tether.generate.refine import Refine
 from tether.generate.samplers import Attribute, Sample, SampleAttributes
 from tether.generate.self_instruct import SelfInstruct
+from tether.generate.taxonomy import PhaseOrder, Taxonomy, TaxonomyGenerate
 
 __all__ = [
     "Attribute",
@@ -16,11 +17,14 @@ __all__ = [
     "EvolInstruct",
     "GroundedQA",
     "PreferencePairs",
+    "PhaseOrder",
     "Prompt",
     "Refine",
     "Sample",
     "SampleAttributes",
     "SelfInstruct",
     "SnippetTasks",
+    "Taxonomy",
+    "TaxonomyGenerate",
     "chunk_text",
 ]
