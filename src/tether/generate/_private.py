@@ -108,6 +108,8 @@ def fence(text: str, ctx: StepContext, salt: str) -> tuple[str, str]:
 class LLMFields(BaseModel):
     """Fields every LLM recipe takes."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     llm: str = "default"
     """The name of the model in the pipeline's llm section."""
     temperature: float = Field(0.7, ge=0.0, le=2.0)

@@ -162,7 +162,9 @@ class PreferencePairs(GlobalStep):
     score_column: str
     """The column with each sample's score (e.g. reward__score)."""
     prompt_column: str = "prompt"
+    """The column samples are grouped by."""
     response_column: str = "response"
+    """The column holding each sample's response."""
     min_margin: float = Field(0.0, ge=0.0)
     """Least score gap between chosen and rejected."""
 

@@ -46,8 +46,7 @@ DEPTH_INSTRUCTIONS: dict[str, str] = {
 COPY_MARKERS = ("given prompt", "rewritten prompt", "#rewritten prompt#", "new prompt", "created prompt",
                 "prompt rewriter", "prompt creator")
 
-_STOP = frozenset("a an the and or but if of to in on at by for with is are was were be been it this that i you "
-                  "he she we they me my your our their as so do does did not no yes ok okay".split())
+_STOP = frozenset(["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "is", "are", "was", "were", "be", "been", "it", "this", "that", "i", "you", "he", "she", "we", "they", "me", "my", "your", "our", "their", "as", "so", "do", "does", "did", "not", "no", "yes", "ok", "okay"])
 
 
 class Equality(BaseModel):

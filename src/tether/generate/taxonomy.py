@@ -39,7 +39,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from tether.errors import ConfigError, InputError
-from tether.generate._private import LLMFields, Template, apply_policy, fence_tag, load_template, make_child, wrap
+from tether.generate._private import (
+    LLMFields,
+    Template,
+    apply_policy,
+    fence_tag,
+    load_template,
+    make_child,
+    wrap,
+)
 from tether.pipeline.registry import register
 from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Verdict
 from tether.records import ID, LINEAGE, Record, digest, new_record
