@@ -31,6 +31,8 @@ class Row:
     where: str
     error: RecordError | None = None
     raw: str | None = None
+    size: int | None = None
+    """The row's size in bytes as read, when the format gives it (JSON Lines)."""
 
 
 def detect_format(path: Path) -> Format:
@@ -109,7 +111,7 @@ def read_jsonl(path: Path) -> Iterator[Row]:
                 )
                 yield Row(None, where, err, err.raw)
                 continue
-            yield Row(obj, where)
+            yield Row(obj, where, size=len(raw))
     if not seen:
         raise InputError(f"{path}: the file has no records (only blank or bad lines)")
 

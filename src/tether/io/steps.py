@@ -126,7 +126,7 @@ class Read(SourceStep):
                     raw=json.dumps(row.data, ensure_ascii=False, default=str),
                     hint="map a column to it with text_field: or rename:",
                 )
-        size = len(json.dumps(data, ensure_ascii=False, default=str).encode("utf-8"))
+        size = row.size if row.size is not None else len(json.dumps(data, ensure_ascii=False, default=str).encode())
         if size > self.max_record_bytes:
             raise RecordError(
                 f"record is {size} bytes, over max_record_bytes={self.max_record_bytes}",

@@ -90,6 +90,17 @@ def get_step_class(type_name: str) -> type[Step]:
         ) from None
 
 
+def _type_name(ann: Any) -> str:
+    """A readable name for a field's type: ``raise|skip|quarantine``, ``list[str]``, ``int | None``."""
+    import typing
+
+    origin = typing.get_origin(ann)
+    if origin is typing.Literal:
+        return "|".join(str(a) for a in typing.get_args(ann))
+    text = str(ann) if origin is not None else getattr(ann, "__name__", str(ann))
+    return text.replace("typing.", "").replace("NoneType", "None")
+
+
 @dataclass(frozen=True)
 class StepInfo:
     type: str
@@ -106,8 +117,7 @@ def catalog() -> list[StepInfo]:
         cls = _REGISTRY[name]
         fields = []
         for fname, f in cls.model_fields.items():
-            ann = f.annotation
-            tname = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+            tname = _type_name(f.annotation)
             default = None if f.is_required() else f.get_default(call_default_factory=True)
             fields.append((fname, tname, "(required)" if f.is_required() else default, f.description or ""))
         out.append(StepInfo(name, cls.kind, cls.description, fields))

@@ -1,0 +1,88 @@
+"""taxonomy: leaves from a YAML tree, generation per leaf, coverage of every leaf, phase order."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import run_steps
+
+from tether.errors import InputError
+from tether.generate import PhaseOrder, Taxonomy, TaxonomyGenerate
+from tether.generate.testing import ScriptedLLM, fenced, request_text
+
+TREE = """
+knowledge:
+  garden:
+    compost:
+      description: Home composting.
+      documents: [compost.md]
+      seed_examples:
+        - {question: "What do worms add?", answer: Castings.}
+foundational_skills:
+  math:
+    percent:
+      seed_examples: [{question: "What is 10% of 50?", answer: "5"}]
+    fractions:
+      seed_examples: [{question: "What is half of 8?", answer: "4"}]
+compositional_skills:
+  writing:
+    email:
+      seed_examples: [{question: Write a thank-you email., answer: "Dear Ann, thank you."}]
+"""
+
+
+def write_tree(tmp_path: Path) -> None:
+    (tmp_path / "tax.yaml").write_text(TREE, encoding="utf-8")
+    (tmp_path / "compost.md").write_text("# Compost\nWorms turn scraps into castings within weeks.", encoding="utf-8")
+
+
+def responder(req) -> str:
+    text = request_text(req)
+    path = re.search(r'leaf "([^"]+)"', text).group(1)
+    if path.endswith("fractions"):
+        return json.dumps({"examples": [{"question": "What is half of 8?", "answer": "4"}]})  # copies its seed
+    doc = fenced(text)
+    q = f"New question for {path}" + (f" about: {doc[0][:20]}" if doc else "")
+    return json.dumps({"examples": [{"question": q, "answer": "a"}, {"question": q + "?", "answer": "b"}]})
+
+
+def test_every_leaf_is_covered_and_tagged(tmp_path: Path) -> None:
+    write_tree(tmp_path)
+    llm = ScriptedLLM(responder)
+    out, stats = run_steps([Taxonomy(path="tax.yaml"), TaxonomyGenerate(per_leaf=2)], llms={"default": llm},
+                           base_dir=tmp_path)
+    cov = stats["taxonomy_generate"]["coverage"]
+    assert cov == {"knowledge/garden/compost": 2, "foundational_skills/math/percent": 2,
+                   "foundational_skills/math/fractions": 0, "compositional_skills/writing/email": 2}
+    assert stats["taxonomy_generate"]["under_covered"] == ["foundational_skills/math/fractions"]
+    assert [v.reason for _, v in out.rejected] == ["copies_seed_example"]
+    know = next(r for r in out.kept if r["taxonomy_phase"] == "knowledge")
+    assert "Worms turn" in know["question"] and know["context"].startswith("# Compost")
+    assert know["lineage"]["recipe"] == "taxonomy" and len(know["lineage"]["parents"]) == 1
+    assert sum(cov.values()) == len(out.kept)
+
+
+def test_bad_trees_are_input_errors(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text("knowledge:\n  a:\n    seed_examples: [{question: q, answer: a}]\n")
+    with pytest.raises(InputError, match="knowledge leaf 'knowledge/a' needs documents"):
+        run_steps([Taxonomy(path="t.yaml")], base_dir=tmp_path)
+    (tmp_path / "t.yaml").write_text("skills: {}\n")
+    with pytest.raises(InputError, match="unknown top-level key.s. skills"):
+        run_steps([Taxonomy(path="t.yaml")], base_dir=tmp_path)
+
+
+def test_phase_order_with_replay() -> None:
+    phases = ["compositional_skills"] * 10 + ["knowledge"] * 10 + ["foundational_skills"] * 10
+    recs = [{"id": f"r{i}", "taxonomy_phase": p, "lineage": None} for i, p in enumerate(phases)]
+    out, stats = run_steps([PhaseOrder(replay=0.2)], recs)
+    seq = [(r["phase_index"], r["replay"]) for r in out.kept]
+    assert [i for i, _ in seq] == sorted(i for i, _ in seq)  # phases in order
+    assert Counter(seq) == {(0, False): 10, (1, False): 10, (1, True): 2, (2, False): 10, (2, True): 2}
+    replayed = [r for r in out.kept if r["replay"]]
+    assert all(r["lineage"]["parents"][0].startswith("r") for r in replayed)
+    assert {r["taxonomy_phase"] for r in replayed if r["phase_index"] == 1} == {"knowledge"}
+    assert len({r["id"] for r in out.kept}) == len(out.kept)
