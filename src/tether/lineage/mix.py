@@ -6,7 +6,7 @@
   knowledge -> foundational -> compositional); each later phase replays a fraction of the
   records of the phases before it.
 
-Both are steps (``mix``, ``curriculum``) and the ``tether mix`` command.
+Mixing is the ``mix`` step; both serve the ``tether mix`` command.
 
 Example:
     >>> import random
@@ -168,7 +168,7 @@ def phase_order(
     replay: float,
     rng: random.Random,
     sep: str = "/",
-    step: str = "curriculum",
+    step: str = "mix",
     shuffle: bool = True,
 ) -> tuple[list[Record], list[Record], dict[str, Any]]:
     """Order records in phases; returns (ordered, not in any listed phase, report).

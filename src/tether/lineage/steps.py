@@ -1,19 +1,19 @@
-"""The ``mix`` and ``curriculum`` steps: hybrid real + synthetic mixing and phased ordering."""
+"""The ``mix`` step: hybrid real + synthetic mixing. (Phased ordering in a pipeline is the
+``phase_order`` step of ``tether.generate.taxonomy``; :func:`tether.lineage.mix.phase_order`
+serves ``tether mix --phases``.)"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from tether.io._private import file_sha256
 from tether.lineage.mix import (
     NOT_SELECTED,
-    PHASE_NOT_LISTED,
     mix_records,
     origin_of,
-    phase_order,
     read_dataset,
 )
 from tether.pipeline.registry import register
@@ -75,47 +75,4 @@ class Mix(GlobalStep):
         return Outcome(kept=res.selected, rejected=[(r, Verdict(False, NOT_SELECTED)) for r in res.unselected])
 
 
-@register
-class Curriculum(GlobalStep):
-    """Order records in phases by a field's top level, replaying a fraction of earlier phases.
-
-    Adds ``phase`` and ``replay`` columns. Records whose phase is not listed are rejected with
-    reason ``phase_not_listed``. Replayed copies are new records whose parent is the original.
-    """
-
-    type: ClassVar[str] = "curriculum"
-    description: ClassVar[str] = "Phased ordering (e.g. knowledge -> foundational -> compositional) with replay."
-
-    field: str
-    """The field whose value (a path like 'knowledge/biology' or a list) gives the phase."""
-    phases: list[str] = Field(min_length=1)
-    """Phase names in training order (matched to the field's first level, case-insensitively)."""
-    replay: float = Field(0.0, ge=0.0, le=1.0)
-    """Each later phase adds round(replay x its size) copies sampled from earlier phases."""
-    separator: str = "/"
-    """What separates the levels of a path value."""
-    shuffle: bool = True
-    """Shuffle records within a phase (seeded)."""
-
-    @field_validator("phases")
-    @classmethod
-    def _distinct(cls, v: list[str]) -> list[str]:
-        if len({p.strip().lower() for p in v}) != len(v):
-            raise ValueError("phase names must be distinct")
-        return v
-
-    def input_columns(self) -> set[str]:
-        return {self.field}
-
-    def output_columns(self) -> set[str]:
-        return {"phase", "replay"}
-
-    def process(self, records: list[Record], ctx: StepContext) -> Outcome:
-        ordered, left, report = phase_order(records, by=self.field, order=self.phases, replay=self.replay,
-                                            rng=ctx.rng("phases"), sep=self.separator, step=self.instance_name,
-                                            shuffle=self.shuffle)
-        ctx.stats["curriculum"] = report
-        return Outcome(kept=ordered, rejected=[(r, Verdict(False, PHASE_NOT_LISTED)) for r in left])
-
-
-__all__ = ["Curriculum", "Mix"]
+__all__ = ["Mix"]
