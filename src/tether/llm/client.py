@@ -335,6 +335,11 @@ class LLMClient:
             if st.tpm is not None:
                 await st.tpm.take(est)
             await st.limiter.acquire()
+            try:  # stopped, or out of budget, while this request waited for a slot?
+                self._check_stops()
+            except BaseException:
+                st.limiter.release()
+                raise
             err: TransientError
             try:
                 budget = min(cfg.timeout_s, deadline - time.monotonic())
