@@ -34,8 +34,8 @@ Faults (counted over all requests, in arrival order; each fault takes its own re
 - ``fault(request_json) -> str | None``: a per-request fault by content, one of
   ``"429"``, ``"500"``, ``"hang"``, ``"malformed"``, ``"truncated"`` (every time it matches);
 - ``delay``: seconds every answer waits (simulated latency);
-- ``gate``: a :class:`threading.Event`; when set, new requests hang until it is cleared
-  (used to freeze a run at a known point before killing it).
+- ``gate``: a :class:`threading.Event`; while it is set, new requests are held, then dropped
+  unanswered (used to freeze a run at a known point before killing it).
 - ``reject_response_format``: answer 400 to requests with ``response_format`` (a server
   without structured-output mode).
 
@@ -131,12 +131,13 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "malformed":
             self._send(200, b'{"id": "x", "choices": [ {"message": ')
             return
-        if srv.gate.is_set():
+        if srv.gate.is_set():  # held while the gate is set, then dropped unanswered
+            with srv._lock:
+                srv.faults["gated"] += 1
             while srv.gate.is_set() and not srv._closing.is_set():
                 time.sleep(0.01)
-            if srv._closing.is_set():
-                self.close_connection = True
-                return
+            self.close_connection = True
+            return
         result = srv.responder(req)
         spec: dict[str, Any] = {"content": result} if isinstance(result, str) else dict(result)
         wait = float(spec.get("delay", srv.delay) or 0)
