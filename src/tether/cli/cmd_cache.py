@@ -49,9 +49,10 @@ def stats(
     if as_json:
         out_console.print_json(json.dumps(s))
         return
-    t = Table(title=f"LLM cache {s['path']}")
+    out_console.print(f"LLM response cache: {s['path']}", soft_wrap=True)
+    t = Table()
     for col in ("model", "entries", "hits", "prompt tokens", "completion tokens", "newest"):
-        t.add_column(col, justify="left" if col in ("model", "newest") else "right")
+        t.add_column(col, justify="left" if col in ("model", "newest") else "right", no_wrap=col == "model")
     for model, m in s["by_model"].items():
         newest = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["last"])) if m["last"] else "-"
         t.add_row(model, str(m["entries"]), str(m["hits"]), str(m["prompt_tokens"]), str(m["completion_tokens"]),
