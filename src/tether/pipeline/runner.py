@@ -128,7 +128,8 @@ class Runner:
         run_id = self._run_id()
         manifest = Manifest.open(run, name=self.config.name, run_id=run_id, config_digest=digest(cfg_dump))
         resources = RunResources(
-            self.config.llm, self.config.embedder, cache_path=run.cache, options=self.resource_options
+            self.config.llm, self.config.embedder, cache_path=run.cache,
+            options={"base_dir": self.base_dir, **self.resource_options},
         )
         self._drop_stale_steps()
         result = RunResult(run_dir=run.root)
