@@ -7,6 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -120,3 +121,17 @@ def test_cache_cli_on_a_folder_without_cache(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["cache", "stats", str(tmp_path)])
     assert info.value.code == 3
+
+
+def test_relative_replay_file_resolves_against_the_pipeline_folder(tmp_path: Path, monkeypatch) -> None:
+    from tether.cli.app import main
+
+    run_dir, live = _recorded_run(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["cache", "export", str(run_dir), "--out", str(tmp_path / "rec" / "answers.jsonl")])
+    monkeypatch.chdir(run_dir)  # anywhere but the pipeline's folder
+    cfg = _pipeline(tmp_path, {"backend": "replay", "model": "fake-model", "replay_file": "rec/answers.jsonl"})
+    res = Pipeline.from_dict(cfg, base_dir=tmp_path).run(tmp_path / "replayed")
+    assert res.dataset_rows == live["rows"]
+    rows = pq.read_table(tmp_path / "replayed" / "dataset" / "data.parquet").to_pylist()
+    assert sorted(r["answer"] for r in rows) == [f"answer to [question number {i}]" for i in range(5)]
