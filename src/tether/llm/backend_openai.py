@@ -1,10 +1,10 @@
 """Any OpenAI-compatible server (OpenAI, vLLM serve, Ollama, llama.cpp server, TGI, SGLang).
 
-Speaks ``POST {base_url}/chat/completions`` through httpx directly rather than the ``openai``
-SDK: the client needs the raw status, headers (Retry-After) and body to classify faults, and
+Speaks ``POST {base_url}/chat/completions`` through ``httpx2`` (the HTTP client the ``openai``
+SDK itself is built on) directly rather than through the SDK: the client needs the raw status, headers (Retry-After) and body to classify faults, and
 the SDK's own retries and response models cost CPU per request that the client loop does
 not need (``benchmarks/llm_client.py`` measures the two side by side). The transport is
-injectable (``httpx.MockTransport`` in tests).
+injectable (``httpx2.MockTransport`` in tests).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from pydantic import SecretStr
 
 from tether.errors import ConfigError, LLMError
@@ -26,6 +26,7 @@ from tether.llm.types import LLMRequest, LLMResponse, TokenLogprob, Usage
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+POOL_SIZE = 32
 
 
 def request_body(model: str, request: LLMRequest, *, native_schema: bool) -> dict[str, Any]:
@@ -84,7 +85,9 @@ class OpenAIBackend(Backend):
         self.url = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
         self._key: SecretStr | None = config.api_key()
         self._transport = transport
-        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
+        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, list[httpx.AsyncClient]]] = {}
+        self._rr = 0
+        self._ssl: Any = None
         self._native = config.structured_mode != "prompt"
         self.native_structured = self._native
 
@@ -102,17 +105,33 @@ class OpenAIBackend(Backend):
             headers = {"Content-Type": "application/json"}
             if self._key is not None:
                 headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
+            # Several small pools rather than one big one: httpcore's pool scans every idle
+            # connection (a poll() each) to place a request, so its cost per request grows
+            # with the pool; at concurrency 256 one pool costs ~4x the CPU of 8 pools of 32
+            # (benchmarks/llm_client.py).
             n = self.config.concurrency
-            client = httpx.AsyncClient(
-                headers=headers,
-                timeout=httpx.Timeout(self.config.timeout_s),
-                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
-                transport=self._transport,
-                trust_env=False,
-            )
-            entry = (loop, client)
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context(trust_env=False)  # one, shared by the pools
+            shards = max(1, -(-n // POOL_SIZE))
+            per = -(-n // shards)
+            pools = [
+                httpx.AsyncClient(
+                    headers=headers,
+                    timeout=httpx.Timeout(self.config.timeout_s),
+                    limits=httpx.Limits(max_connections=per, max_keepalive_connections=per),
+                    transport=self._transport,
+                    verify=self._ssl,
+                    trust_env=False,
+                )
+                for _ in range(shards if self._transport is None else 1)
+            ]
+            entry = (loop, pools)
             self._clients[id(loop)] = entry
-        return entry[1]
+        pools = entry[1]
+        if len(pools) == 1:
+            return pools[0]
+        self._rr = (self._rr + 1) % len(pools)
+        return pools[self._rr]
 
     async def call(self, request: LLMRequest) -> LLMResponse:
         native = self._native and request.output_schema is not None
@@ -164,7 +183,8 @@ class OpenAIBackend(Backend):
         loop = asyncio.get_running_loop()
         entry = self._clients.pop(id(loop), None)
         if entry is not None and entry[0] is loop:
-            await entry[1].aclose()
+            for pool in entry[1]:
+                await pool.aclose()
 
     def close(self) -> None:
         self._clients = {k: v for k, v in self._clients.items() if not v[0].is_closed()}
