@@ -6,7 +6,9 @@ tests put this folder on PYTHONPATH for subprocesses).
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from pathlib import Path
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -52,3 +54,35 @@ class LLMAskTest(MapStep):
         lin["prompt_hash"] = resp.request_hash
         out["lineage"] = lin
         return out
+
+
+# ---- helpers shared by the pipeline tests
+
+
+def write_seeds(tmp: Path, n: int, poison: set[int] = frozenset()) -> Path:
+    path = tmp / "seeds.jsonl"
+    with path.open("w") as fh:
+        for i in range(n):
+            text = f"question number {i}" + (" poison" if i in poison else "")
+            fh.write(json.dumps({"text": text, "unused": i}) + "\n")
+    return path
+
+
+def answer_for(req: dict[str, Any]) -> str:
+    q = req["messages"][-1]["content"]
+    return f"answer to [{q}]"
+
+
+def pipeline_config(tmp: Path, llm: dict[str, Any], *, drop: list[str] | None = None,
+                    structured: bool = False, batch_size: int = 8) -> dict[str, Any]:
+    return {
+        "name": "llmtest",
+        "batch_size": batch_size,
+        "plugins": ["llm_teststeps"],
+        "llm": {"default": llm},
+        "steps": [
+            {"read": {"path": str(tmp / "seeds.jsonl"), "require": ["text"]}},
+            {"select": {"drop": drop or []}},
+            {"llm_ask_test": {"on_error": "quarantine", "structured": structured}},
+        ],
+    }

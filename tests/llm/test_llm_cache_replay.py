@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from llm_teststeps import answer_for as _answer
+from llm_teststeps import pipeline_config as _pipeline
+from llm_teststeps import write_seeds as _seeds
 from typer.testing import CliRunner
 
 from tether.errors import ConfigError, ReplayMissError
 from tether.llm import LLMConfig, LLMRequest, LLMResponse, ResponseCache, open_client, request_key
 from tether.llm.testing import FakeOpenAIServer
 from tether.pipeline import Pipeline
-
-from test_llm_pipeline import _answer, _pipeline, _seeds
 
 
 def test_key_depends_on_model_and_every_parameter_only() -> None:

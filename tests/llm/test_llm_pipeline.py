@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from llm_teststeps import answer_for as _answer
+from llm_teststeps import pipeline_config as _pipeline
+from llm_teststeps import write_seeds as _seeds
 
 from tether.llm.testing import FakeOpenAIServer
 from tether.pipeline import Pipeline, RunDir
@@ -23,35 +26,6 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
 
 FAKE_KEY = "sk-tether-FAKE-7f3a9c21e5d84b60"
-
-
-def _seeds(tmp: Path, n: int, poison: set[int] = frozenset()) -> Path:
-    path = tmp / "seeds.jsonl"
-    with path.open("w") as fh:
-        for i in range(n):
-            text = f"question number {i}" + (" poison" if i in poison else "")
-            fh.write(json.dumps({"text": text, "unused": i}) + "\n")
-    return path
-
-
-def _answer(req: dict[str, Any]) -> str:
-    q = req["messages"][-1]["content"]
-    return f"answer to [{q}]"
-
-
-def _pipeline(tmp: Path, llm: dict[str, Any], *, drop: list[str] | None = None, structured: bool = False,
-              batch_size: int = 8) -> dict[str, Any]:
-    return {
-        "name": "llmtest",
-        "batch_size": batch_size,
-        "plugins": ["llm_teststeps"],
-        "llm": {"default": llm},
-        "steps": [
-            {"read": {"path": str(tmp / "seeds.jsonl"), "require": ["text"]}},
-            {"select": {"drop": drop or []}},
-            {"llm_ask_test": {"on_error": "quarantine", "structured": structured}},
-        ],
-    }
 
 
 def _outcome(run_dir: Path, step: str = "llm_ask_test") -> tuple[list[str], list[str], list[dict[str, Any]]]:

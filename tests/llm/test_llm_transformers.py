@@ -15,8 +15,8 @@ from tether.llm.backend_transformers import cut_at_stop
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-WORDS = ("the a compost heap needs green and brown material water air turn it often warm cold pile worms "
-         "user assistant system : answer briefly").split()
+WORDS = ["the", "a", "compost", "heap", "needs", "green", "and", "brown", "material", "water", "air", "turn",
+         "it", "often", "warm", "cold", "pile", "worms", "user", "assistant", "system", ":", "answer", "briefly"]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -65,7 +65,7 @@ def stats(
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (or its cache.sqlite).")],
     out: Annotated[Path, typer.Option("--out", help="The replay JSONL to write.")],
-    model: Annotated[Optional[str], typer.Option("--model", help="Only this model identity.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Only this model identity.")] = None,
 ) -> None:
     """Write the cached answers as a replay file (``backend: replay``, ``replay_file:``)."""
     from tether.io._private import atomic_write_text

@@ -33,7 +33,13 @@ from tether.llm._private import Backend, TransientError, short
 from tether.llm.cache import ResponseCache, request_key
 from tether.llm.config import LLMConfig
 from tether.llm.limits import AIMDLimiter, TokenBucket
-from tether.llm.structured import describe_error, parse_structured, schema_of, with_correction, with_schema
+from tether.llm.structured import (
+    describe_error,
+    parse_structured,
+    schema_of,
+    with_correction,
+    with_schema,
+)
 from tether.llm.types import LLMRequest, LLMResponse
 
 log = logging.getLogger(__name__)

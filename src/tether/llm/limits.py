@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 
 
@@ -50,10 +51,8 @@ class AIMDLimiter:
                     self.in_flight -= 1
                     self._wake()
                 else:
-                    try:
+                    with contextlib.suppress(ValueError):
                         self._waiters.remove(fut)
-                    except ValueError:
-                        pass
                 raise
             # a slot was handed over to us (in_flight already counted); a pause may have started
             if self._pause_until > time.monotonic():
