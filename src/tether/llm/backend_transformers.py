@@ -95,7 +95,7 @@ class TransformersBackend(Backend):
                 str(self.path), dtype=dtype, device_map="auto" if device == "auto" else None, **kw
             )
             if device != "auto":
-                model.to(device)
+                model.to(device)  # type: ignore[arg-type]
             model.eval()
             self._device = model.device
             self._tok, self._model = tok, model
@@ -135,7 +135,9 @@ class TransformersBackend(Backend):
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         responses = []
         for i, req in enumerate(requests):
-            texts, reasons, lps = [], [], []
+            texts: list[str] = []
+            reasons: list[str | None] = []
+            lps: list[list[TokenLogprob]] = []
             completion = 0
             for j in range(n):
                 row = i * n + j
