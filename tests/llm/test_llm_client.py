@@ -294,3 +294,16 @@ def test_mock_transport_needs_no_network() -> None:
         return r
 
     assert run(go()).text == "mocked"
+
+
+def test_gate_holds_then_drops_requests() -> None:
+    with FakeOpenAIServer() as srv:
+        srv.gate.set()
+        client = _client(srv, timeout_s=0.2, total_timeout_s=0.5, max_retries=1)
+        (res,) = run(_gather(client, ["held"]))
+        assert isinstance(res, LLMTimeoutError)
+        assert srv.calls == 0 and srv.faults["gated"] >= 1
+        srv.gate.clear()
+        client2 = _client(srv)
+        (ok,) = run(_gather(client2, ["held"]))
+        assert ok.text == "echo: held" and srv.calls == 1

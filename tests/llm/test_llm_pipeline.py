@@ -138,8 +138,18 @@ _KILL_SCRIPT = textwrap.dedent(
 
 
 def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) -> None:
+    import threading
+
     _seeds(tmp_path, 32)
-    with FakeOpenAIServer(_answer, delay=0.02) as srv:
+    lock = threading.Lock()
+    state = {"arrived": 0, "armed": True}
+
+    def freeze_after_13(req):  # requests after the 13th are held unanswered: the run freezes
+        with lock:
+            state["arrived"] += 1
+            return "hang" if state["armed"] and state["arrived"] > 13 else None
+
+    with FakeOpenAIServer(_answer, delay=0.02, fault=freeze_after_13) as srv:
         cfg = _pipeline(tmp_path, srv.llm_config(concurrency=2), batch_size=4)
         (tmp_path / "cfg.json").write_text(json.dumps(cfg))
         (tmp_path / "go.py").write_text(_KILL_SCRIPT)
@@ -149,11 +159,10 @@ def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) ->
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 60
-            while srv.calls < 13 and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.005)
+            while srv.faults["hang"] < 2 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.01)
             assert proc.poll() is None, proc.communicate()
-            srv.gate.set()  # freeze: requests from now on are never answered
-            time.sleep(0.5)  # the client stores what it received
+            time.sleep(0.3)  # the client stores what it received
             before = [r["messages"][-1]["content"] for r in srv.answered]
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
@@ -161,8 +170,8 @@ def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) ->
             if proc.poll() is None:
                 proc.kill()
             proc.communicate()
-        srv.gate.clear()
-        assert 13 <= len(before) < 32
+        state["armed"] = False
+        assert len(before) == 13
         store = dict(RunDir(run_dir).step_stores())["llm_ask_test"]
         assert store.success() is None  # killed mid-step
         committed = store.counts()["in"]

@@ -387,9 +387,9 @@ class LLMClient:
                 delay = random.uniform(0, min(cfg.max_backoff_s, cfg.backoff_s * 2 ** (attempt - 1)))
             out_of_time = time.monotonic() + delay >= deadline
             if attempt > cfg.max_retries or out_of_time:
-                if out_of_time and err.kind != "rate_limit":
+                if out_of_time and attempt <= cfg.max_retries:
                     err = TransientError(
-                        f"{err} (total_timeout_s {cfg.total_timeout_s:g} reached)", kind="timeout"
+                        f"{err} (total_timeout_s {cfg.total_timeout_s:g} reached)", kind=err.kind
                     )
                 final = self._fail(err, attempt, record_id)
                 self._record_outcome(False, step, final)
