@@ -171,7 +171,7 @@ class Runner:
         finally:
             manifest.data["finished_at"] = time.time()
             manifest.save()
-            resources.close()
+            await resources.aclose()
             self.progress.close()
         return result
 
