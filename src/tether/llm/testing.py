@@ -20,9 +20,10 @@ Example:
 (str), ``contents`` (list, one per ``n``), ``finish_reason``, ``usage``
 (``{"prompt_tokens", "completion_tokens"}``), ``logprobs`` (list of ``(token, logprob)``
 per choice), ``status`` and ``body`` (a raw reply, e.g. a 400), ``delay`` (seconds before
-answering). The default responder echoes the last user message. When the request has a
-``response_format`` JSON schema and the responder returns a dict without ``content``, the
-dict is the JSON answer.
+answering). The default responder echoes the last user message. A dict without
+``content``/``contents``/``status`` is itself the answer, as JSON text (handy for structured
+requests: ``return {"question": "...", "answer": "..."}``); if your object has a field
+named like a knob above, return ``{"content": json.dumps(obj)}`` instead.
 
 Faults (counted over all requests, in arrival order; each fault takes its own request):
 
@@ -278,7 +279,7 @@ class FakeOpenAIServer:
         else:
             content = spec.get("content")
             if content is None:
-                content = json.dumps({k: v for k, v in spec.items() if k not in ("delay", "usage", "finish_reason")})
+                content = json.dumps({k: v for k, v in spec.items() if k not in ("delay", "usage", "finish_reason", "logprobs")})
             contents = [content] * n
         prompt_chars = sum(len(str(m.get("content", ""))) for m in req.get("messages", []))
         usage = spec.get("usage") or {
