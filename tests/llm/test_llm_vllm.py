@@ -120,3 +120,13 @@ def test_requests_map_to_sampling_params_and_back(fake_vllm) -> None:
     assert [[(t.token, t.logprob) for t in lp] for lp in a.logprobs] == [[("alpha", -0.1), ("beta", -0.2)]] * 2
     assert b.logprobs is None and b.text == "0:gamma"
     assert client.model_identity == "vllm:qwen@abc"
+
+
+def test_prompt_mode_skips_guided_decoding(fake_vllm) -> None:
+    from tether.llm.backend_vllm import sampling_params
+
+    req = LLMRequest.chat("x", output_schema={"type": "object"})
+    assert "structured_outputs" not in sampling_params(req, fake_vllm, guided=False).kw
+    del fake_vllm.sampling_params.StructuredOutputsParams  # an older vLLM
+    fake_vllm.sampling_params.GuidedDecodingParams = StructuredOutputsParams
+    assert sampling_params(req, fake_vllm).kw["guided_decoding"].json == {"type": "object"}

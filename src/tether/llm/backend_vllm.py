@@ -35,8 +35,8 @@ def import_vllm() -> Any:
     return vllm
 
 
-def sampling_params(request: LLMRequest, vllm: Any) -> Any:
-    """The ``vllm.SamplingParams`` of a request."""
+def sampling_params(request: LLMRequest, vllm: Any, *, guided: bool = True) -> Any:
+    """The ``vllm.SamplingParams`` of a request (``guided``: constrain to its output schema)."""
     kw: dict[str, Any] = {
         "n": request.n,
         "temperature": request.temperature,
@@ -49,7 +49,7 @@ def sampling_params(request: LLMRequest, vllm: Any) -> Any:
         kw["stop"] = list(request.stop)
     if request.logprobs:
         kw["logprobs"] = 0  # the sampled token's log-probability only
-    if request.output_schema is not None:
+    if request.output_schema is not None and guided:
         sp = getattr(vllm, "sampling_params", None)
         structured = getattr(sp, "StructuredOutputsParams", None)
         guided = getattr(sp, "GuidedDecodingParams", None)
@@ -120,7 +120,8 @@ class VLLMBackend(Backend):
     def _generate_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         engine = self.engine()
         convs = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
-        params = [sampling_params(r, self.vllm) for r in requests]
+        guided = self.config.structured_mode != "prompt"
+        params = [sampling_params(r, self.vllm, guided=guided) for r in requests]
         outputs = engine.chat(convs, sampling_params=params, use_tqdm=False)
         return [to_response(o, self.identity) for o in outputs]
 
