@@ -52,11 +52,11 @@ def sampling_params(request: LLMRequest, vllm: Any, *, guided: bool = True) -> A
     if request.output_schema is not None and guided:
         sp = getattr(vllm, "sampling_params", None)
         structured = getattr(sp, "StructuredOutputsParams", None)
-        guided = getattr(sp, "GuidedDecodingParams", None)
+        legacy = getattr(sp, "GuidedDecodingParams", None)
         if structured is not None:
             kw["structured_outputs"] = structured(json=request.output_schema)
-        elif guided is not None:
-            kw["guided_decoding"] = guided(json=request.output_schema)
+        elif legacy is not None:
+            kw["guided_decoding"] = legacy(json=request.output_schema)
     return vllm.SamplingParams(**kw)
 
 
