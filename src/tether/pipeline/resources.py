@@ -83,6 +83,17 @@ class RunResources:
                     total[k] = total.get(k, 0) + v
         return total or None
 
+    async def aclose(self) -> None:
+        """Close clients' connections on the running event loop, then everything else."""
+        for client in list(self._clients.values()):
+            aclose = getattr(client, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # noqa: BLE001 - closing must not hide the run's own error
+                    log.debug("closing a client failed", exc_info=True)
+        self.close()
+
     def close(self) -> None:
         for client in self._clients.values():
             close = getattr(client, "close", None)

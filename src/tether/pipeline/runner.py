@@ -129,7 +129,8 @@ class Runner:
         manifest = Manifest.open(run, name=self.config.name, run_id=run_id, config_digest=digest(cfg_dump))
         manifest.data["base_dir"] = str(self.base_dir)  # where relative config paths resolve (rerun)
         resources = RunResources(
-            self.config.llm, self.config.embedder, cache_path=run.cache, options=self.resource_options
+            self.config.llm, self.config.embedder, cache_path=run.cache,
+            options={"base_dir": self.base_dir, **self.resource_options},
         )
         self._drop_stale_steps()
         result = RunResult(run_dir=run.root)
@@ -171,7 +172,7 @@ class Runner:
         finally:
             manifest.data["finished_at"] = time.time()
             manifest.save()
-            resources.close()
+            await resources.aclose()
             self.progress.close()
         return result
 
