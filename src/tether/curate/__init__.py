@@ -1,1 +1,22 @@
-"""Curation filters and scorers, one module each."""
+"""Curation filters and scorers, one module per family.
+
+Importing this package registers every curation step (``@register``). Pure functions for
+other areas: :func:`minhash_clusters`, :func:`exact_clusters`, :func:`semantic_duplicates`.
+"""
+
+from __future__ import annotations
+
+from tether.curate.dedup import Dedup, exact_clusters, exact_key
+from tether.curate.minhash import minhash_clusters, optimal_bands, signatures
+from tether.curate.semantic import semantic_duplicates, similar_pairs
+
+__all__ = [
+    "Dedup",
+    "exact_clusters",
+    "exact_key",
+    "minhash_clusters",
+    "optimal_bands",
+    "semantic_duplicates",
+    "signatures",
+    "similar_pairs",
+]
