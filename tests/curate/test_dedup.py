@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from curate_helpers import make_ctx, pair_scores, run_step
 
-from tether.curate import Dedup, exact_clusters, minhash_clusters, optimal_bands, semantic_duplicates
+from tether.curate import (
+    Dedup,
+    exact_clusters,
+    minhash_clusters,
+    optimal_bands,
+    semantic_duplicates,
+)
 from tether.curate.minhash import signatures
 from tether.records import new_record
 from tether.text import normalize

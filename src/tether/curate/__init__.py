@@ -7,11 +7,31 @@ other areas: :func:`minhash_clusters`, :func:`exact_clusters`, :func:`semantic_d
 from __future__ import annotations
 
 from tether.curate.dedup import Dedup, exact_clusters, exact_key
+from tether.curate.heuristics import (
+    LengthFilter,
+    RatioFilter,
+    RepetitionFilter,
+    repetition_stats,
+    text_ratios,
+)
+from tether.curate.language import LanguageFilter, detect_language
 from tether.curate.minhash import minhash_clusters, optimal_bands, signatures
+from tether.curate.responses import RefusalFilter, TruncationFilter, find_phrases, truncation_reason
 from tether.curate.semantic import semantic_duplicates, similar_pairs
 
 __all__ = [
     "Dedup",
+    "LanguageFilter",
+    "LengthFilter",
+    "RatioFilter",
+    "RefusalFilter",
+    "RepetitionFilter",
+    "TruncationFilter",
+    "detect_language",
+    "find_phrases",
+    "repetition_stats",
+    "text_ratios",
+    "truncation_reason",
     "exact_clusters",
     "exact_key",
     "minhash_clusters",

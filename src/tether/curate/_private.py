@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import field_validator
 
 from tether.errors import ConfigError, InputError
+from tether.pipeline.step import FilterStep
 from tether.records import Record
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -78,4 +80,29 @@ def read_external(paths: Iterable[str], fields: Sequence[str], resolve: Any, wha
     return out
 
 
-__all__ = ["SNAKE", "as_fields", "components", "field_text", "read_external"]
+
+
+# --------------------------------------------------------------------------- base filter
+
+
+class TextFilter(FilterStep):
+    """A filter that reads the text of one or more columns (``fields``)."""
+
+    fields: str | list[str] = "text"
+    """The column(s) read; several are joined with a newline."""
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_non_empty(cls, v: str | list[str]) -> str | list[str]:
+        if not v:
+            raise ValueError("give at least one field")
+        return v
+
+    def input_columns(self) -> set[str]:
+        return set(as_fields(self.fields))
+
+    def text(self, record: Record) -> str:
+        return field_text(record, as_fields(self.fields))
+
+
+__all__ = ["SNAKE", "TextFilter", "as_fields", "components", "field_text", "read_external"]

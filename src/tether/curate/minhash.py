@@ -17,8 +17,8 @@ Example:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
