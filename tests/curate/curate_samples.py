@@ -40,6 +40,7 @@ SAMPLES: dict[str, Any] = {
     "language_filter": lambda tmp: {"fields": "response"},
     "refusal_filter": lambda tmp: {},
     "truncation_filter": lambda tmp: {},
+    "decontaminate": _bench,
 }
 
 

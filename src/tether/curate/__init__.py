@@ -6,6 +6,7 @@ other areas: :func:`minhash_clusters`, :func:`exact_clusters`, :func:`semantic_d
 
 from __future__ import annotations
 
+from tether.curate.decontaminate import Decontaminate, NgramIndex, ngram_overlap_hits
 from tether.curate.dedup import Dedup, exact_clusters, exact_key
 from tether.curate.heuristics import (
     LengthFilter,
@@ -20,7 +21,10 @@ from tether.curate.responses import RefusalFilter, TruncationFilter, find_phrase
 from tether.curate.semantic import semantic_duplicates, similar_pairs
 
 __all__ = [
+    "Decontaminate",
     "Dedup",
+    "NgramIndex",
+    "ngram_overlap_hits",
     "LanguageFilter",
     "LengthFilter",
     "RatioFilter",
