@@ -41,6 +41,7 @@ SAMPLES: dict[str, Any] = {
     "refusal_filter": lambda tmp: {},
     "truncation_filter": lambda tmp: {},
     "decontaminate": _bench,
+    "injection_scan": lambda tmp: {"fields": ["instruction", "response"]},
 }
 
 

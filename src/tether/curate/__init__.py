@@ -15,6 +15,7 @@ from tether.curate.heuristics import (
     repetition_stats,
     text_ratios,
 )
+from tether.curate.injection import InjectionScan, scan_injection
 from tether.curate.language import LanguageFilter, detect_language
 from tether.curate.minhash import minhash_clusters, optimal_bands, signatures
 from tether.curate.responses import RefusalFilter, TruncationFilter, find_phrases, truncation_reason
@@ -23,6 +24,8 @@ from tether.curate.semantic import semantic_duplicates, similar_pairs
 __all__ = [
     "Decontaminate",
     "Dedup",
+    "InjectionScan",
+    "scan_injection",
     "NgramIndex",
     "ngram_overlap_hits",
     "LanguageFilter",
