@@ -41,6 +41,7 @@ SAMPLES: dict[str, Any] = {
     "refusal_filter": lambda tmp: {},
     "truncation_filter": lambda tmp: {},
     "decontaminate": _bench,
+    "pii": lambda tmp: {"fields": ["instruction", "response"], "action": "reject"},
     "injection_scan": lambda tmp: {"fields": ["instruction", "response"]},
 }
 

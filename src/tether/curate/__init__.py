@@ -18,6 +18,7 @@ from tether.curate.heuristics import (
 from tether.curate.injection import InjectionScan, scan_injection
 from tether.curate.language import LanguageFilter, detect_language
 from tether.curate.minhash import minhash_clusters, optimal_bands, signatures
+from tether.curate.pii import Pii, analyze_pii
 from tether.curate.responses import RefusalFilter, TruncationFilter, find_phrases, truncation_reason
 from tether.curate.semantic import semantic_duplicates, similar_pairs
 
@@ -27,6 +28,8 @@ __all__ = [
     "InjectionScan",
     "scan_injection",
     "NgramIndex",
+    "Pii",
+    "analyze_pii",
     "ngram_overlap_hits",
     "LanguageFilter",
     "LengthFilter",
