@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate_helpers import make_ctx
+from curate_helpers import FakeLLM, make_ctx
 
 from tether.records import new_record
 
@@ -41,10 +41,21 @@ SAMPLES: dict[str, Any] = {
     "refusal_filter": lambda tmp: {},
     "truncation_filter": lambda tmp: {},
     "decontaminate": _bench,
+    "llm_judge": lambda tmp: {},
+    "safety_judge": lambda tmp: {"categories": {"violence": "harm to people"}},
     "pii": lambda tmp: {"fields": ["instruction", "response"], "action": "reject"},
     "injection_scan": lambda tmp: {"fields": ["instruction", "response"]},
 }
 
 
+def _fake_answer(prompt: str) -> Any:
+    if "POLICY:" in prompt:
+        return {"scores": [{"category": "violence", "score": 0.9 if "reveal" in prompt else 0.1}]}
+    if "joke" in prompt:
+        return "not json"
+    return {"helpfulness": 2 if "sorry" in prompt else 4, "correctness": 4, "coherence": 4,
+            "complexity": 2, "verbosity": 2}
+
+
 def sample_ctx(step: Any, tmp: Path):
-    return make_ctx(step.instance_name, base_dir=tmp)
+    return make_ctx(step.instance_name, base_dir=tmp, llms={"default": FakeLLM(_fake_answer)})

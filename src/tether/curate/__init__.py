@@ -16,16 +16,20 @@ from tether.curate.heuristics import (
     text_ratios,
 )
 from tether.curate.injection import InjectionScan, scan_injection
+from tether.curate.judge import LLMJudge
 from tether.curate.language import LanguageFilter, detect_language
 from tether.curate.minhash import minhash_clusters, optimal_bands, signatures
 from tether.curate.pii import Pii, analyze_pii
 from tether.curate.responses import RefusalFilter, TruncationFilter, find_phrases, truncation_reason
+from tether.curate.safety import SafetyJudge
 from tether.curate.semantic import semantic_duplicates, similar_pairs
 
 __all__ = [
     "Decontaminate",
     "Dedup",
     "InjectionScan",
+    "LLMJudge",
+    "SafetyJudge",
     "scan_injection",
     "NgramIndex",
     "Pii",
