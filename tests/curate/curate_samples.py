@@ -32,7 +32,27 @@ def _bench(tmp: Path) -> dict[str, Any]:
     return {"benchmarks": [{"name": "geo", "path": str(p), "fields": ["question"]}], "ngram": 5}
 
 
+def _gpt2(tmp: Path) -> dict[str, Any]:
+    from tiny_models import tiny_gpt2
+
+    d = tmp / "gpt2"
+    if not d.exists():
+        tiny_gpt2(d)
+    return {"model": str(d), "top_percent": 50}
+
+
+def _rm(tmp: Path) -> dict[str, Any]:
+    from tiny_models import tiny_bert_classifier
+
+    d = tmp / "rm"
+    if not d.exists():
+        tiny_bert_classifier(d)
+    return {"model": str(d), "min_score": 0.0}
+
+
 SAMPLES: dict[str, Any] = {
+    "ifd": _gpt2,
+    "reward_model": _rm,
     "dedup": lambda tmp: {"method": "minhash", "ngram": 3},
     "length_filter": lambda tmp: {"min_words": 3},
     "repetition_filter": lambda tmp: {},

@@ -15,19 +15,24 @@ from tether.curate.heuristics import (
     repetition_stats,
     text_ratios,
 )
+from tether.curate.ifd import IFDSelect, ifd_scores
 from tether.curate.injection import InjectionScan, scan_injection
 from tether.curate.judge import LLMJudge
 from tether.curate.language import LanguageFilter, detect_language
 from tether.curate.minhash import minhash_clusters, optimal_bands, signatures
 from tether.curate.pii import Pii, analyze_pii
 from tether.curate.responses import RefusalFilter, TruncationFilter, find_phrases, truncation_reason
+from tether.curate.reward import RewardModel
 from tether.curate.safety import SafetyJudge
 from tether.curate.semantic import semantic_duplicates, similar_pairs
 
 __all__ = [
     "Decontaminate",
     "Dedup",
+    "IFDSelect",
     "InjectionScan",
+    "RewardModel",
+    "ifd_scores",
     "LLMJudge",
     "SafetyJudge",
     "scan_injection",
