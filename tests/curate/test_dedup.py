@@ -204,3 +204,15 @@ def test_dedup_config_errors():
         Dedup(keep="highest")
     with pytest.raises(ValueError, match="exceeds num_perm"):
         Dedup(bands=20, rows=10)
+
+
+def test_arrow_normalisation_matches_text_normalize():
+    from tether.curate.minhash import _word_units, _WordHasher
+
+    texts = ["Héllo, Wörld!  ﬁne\tcafé — naïve 123_x", "", "a", "“Quoted” text... with; punct",
+             "ÅNGSTRÖM\nline two\r\nthree", "日本語のテキスト、句読点。", "tab\tsep  and\u00a0nbsp", "x" * 5]
+    units, lens = _word_units(texts, _WordHasher())
+    ref_h = _WordHasher()
+    ref = [ref_h(normalize(t).split()) for t in texts]
+    assert lens.tolist() == [len(r) for r in ref]
+    assert units.tolist() == [x for r in ref for x in r]
