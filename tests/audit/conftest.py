@@ -32,6 +32,9 @@ QSTART = ["What happened at the", "Tell me about the", "Why did people like the"
           "Can you explain what you saw at the", "Describe a day at the", "What is special about the",
           "Write a short note on the", "Give an account of the", "Summarize your trip to the", "Who cared for the",
           "When was the", "Where is the best", "Which part of the", "Share a memory of the"]
+LEAD = ["Quick question:", "Hello there,", "Out of curiosity,", "For my notes,", "Honestly though,", "In short,",
+        "Be brief:", "Please answer:", "My friend asks:", "One more thing:", "For a school project,", "If possible,",
+        "Just wondering,", "From your view,", "Thinking back,", "Hey assistant,", "Real quick,", "Dear reader,"]
 FILLER = ["in the morning", "after lunch", "during the storm", "on a Sunday", "last spring", "near midnight",
           "before the holidays", "with a few friends", "for the first time", "once again", "at dawn",
           "in late autumn", "under a grey sky", "while it snowed", "on the weekend"]
@@ -40,7 +43,7 @@ FILLER = ["in the morning", "after lunch", "during the storm", "on a Sunday", "l
 def real_record(rng: random.Random, i: int, prefix: str = "r") -> dict:
     topic, adj = rng.choice(TOPICS), rng.choice(ADJ)
     label = rng.choice(["positive", "negative"])
-    q = f"{rng.choice(QSTART)} {adj} {topic} {rng.choice(FILLER)}?"
+    q = f"{rng.choice(LEAD)} {rng.choice(QSTART).lower()} {adj} {topic} {rng.choice(FILLER)}?"
     sents = []
     for _ in range(rng.randint(1, 4)):
         gender = rng.choice(["female", "male"])
