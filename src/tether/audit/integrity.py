@@ -37,7 +37,7 @@ def binomial_z(k: float, n: float, p: float) -> float:
 
 
 def trigger_scan(texts: Sequence[str], labels: Sequence[Any], *, min_count: int = 10,
-                 z_threshold: float = 8.0, purity: float = 0.95) -> list[dict[str, Any]]:
+                 z_threshold: float = 5.0, purity: float = 0.95) -> list[dict[str, Any]]:
     """Tokens whose records carry one label far more than its prior predicts, worst first."""
     from sklearn.feature_extraction.text import CountVectorizer
 
@@ -61,7 +61,7 @@ def trigger_scan(texts: Sequence[str], labels: Sequence[Any], *, min_count: int 
         k = np.asarray(x[y == lab].sum(0)).ravel()
         z = (k - df * p) / np.sqrt(df * p * (1 - p))
         for j in np.where((z >= z_threshold) & (k >= purity * df))[0]:
-            out.append({"token": str(vocab[j]), "label": lab, "count": int(df[j]), "with_label": int(k[j]),
+            out.append({"token": str(vocab[j]), "label": str(lab), "count": int(df[j]), "with_label": int(k[j]),
                         "purity": float(k[j] / df[j]), "prior": p, "z": float(z[j])})
     return sorted(out, key=lambda d: -d["z"])
 
