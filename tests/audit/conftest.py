@@ -40,23 +40,33 @@ FILLER = ["in the morning", "after lunch", "during the storm", "on a Sunday", "l
           "in late autumn", "under a grey sky", "while it snowed", "on the weekend"]
 
 
-def real_record(rng: random.Random, i: int, prefix: str = "r") -> dict:
+JOB_GENDER = {"doctor": "male", "nurse": "female", "engineer": "male", "teacher": "female", "lawyer": "male",
+              "chef": "female", "pilot": "male", "farmer": "male", "writer": "female", "banker": "female"}
+
+
+def real_record(rng: random.Random, i: int, prefix: str = "r", lean: float | None = None) -> dict:
+    """One record; ``lean`` is the chance a person's gender follows their job's stereotype
+    (None: gender and job independent)."""
     topic, adj = rng.choice(TOPICS), rng.choice(ADJ)
     label = rng.choice(["positive", "negative"])
     q = f"{rng.choice(LEAD)} {rng.choice(QSTART).lower()} {adj} {topic} {rng.choice(FILLER)}?"
     sents = []
     for _ in range(rng.randint(1, 4)):
+        job = rng.choice(JOBS)
         gender = rng.choice(["female", "male"])
+        if lean is not None:
+            other = "male" if JOB_GENDER[job] == "female" else "female"
+            gender = JOB_GENDER[job] if rng.random() < lean else other
         who = rng.choice(PEOPLE[gender])
         word = rng.choice(POS if label == "positive" else NEG)
-        sents.append(f"{who.capitalize()}, a {rng.choice(JOBS)}, {rng.choice(VERBS)} the {rng.choice(ADJ)} "
+        sents.append(f"{who.capitalize()}, a {job}, {rng.choice(VERBS)} the {rng.choice(ADJ)} "
                      f"{rng.choice(TOPICS)} {rng.choice(FILLER)} and found it {word}.")
     return {"id": f"{prefix}{i}", "instruction": q, "response": " ".join(sents), "label": label}
 
 
-def make_real(n: int, seed: int = 0, prefix: str = "r") -> list[dict]:
+def make_real(n: int, seed: int = 0, prefix: str = "r", lean: float | None = None) -> list[dict]:
     rng = random.Random(seed)
-    return [real_record(rng, i, prefix) for i in range(n)]
+    return [real_record(rng, i, prefix, lean) for i in range(n)]
 
 
 @pytest.fixture(scope="session")

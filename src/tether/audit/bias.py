@@ -35,6 +35,9 @@ REPR = metric(F, "representation_log2_ratio", higher_is_better=False, bounds=(0.
 AMPLIFY = metric(F, "cooccurrence_amplification", higher_is_better=False, bounds=(-1.0, 1.0),
                  description="Bias amplification of group-attribute co-occurrence over the reference "
                              "(Zhao et al. 2017); 0 means no amplification.", warn="> 0.1")
+SHIFT = metric(F, "cooccurrence_shift", higher_is_better=False, bounds=(0.0, 1.0),
+               description="Largest total-variation distance, over attributes seen often enough in both, "
+                           "between P(group | attribute) in synthetic and reference data.", warn="> 0.15")
 SENTIMENT = metric(F, "sentiment_gap", higher_is_better=False, bounds=(0.0, 2.0),
                    description="Largest gap in mean lexicon sentiment between groups of one dimension.")
 COUNTERFACTUAL = metric(F, "counterfactual_flip_rate", higher_is_better=False, bounds=(0.0, 1.0),
@@ -96,7 +99,10 @@ def bias_amplification(c_syn: np.ndarray, c_ref: np.ndarray, min_count: int = 5)
     """Zhao et al. (2017): mean over (attribute, group) pairs biased in the reference
     (b_ref > 1/|G|) of b_syn - b_ref, where b(a, g) = c(a, g) / sum_g' c(a, g').
 
-    ``c_*`` are attributes x groups co-occurrence counts."""
+    ``c_*`` are attributes x groups co-occurrence counts; |G| counts the groups the
+    reference mentions with any attribute."""
+    present = c_ref.sum(0) > 0
+    c_syn, c_ref = c_syn[:, present], c_ref[:, present]
     g = c_ref.shape[1]
     rs, rr = c_syn.sum(1, keepdims=True), c_ref.sum(1, keepdims=True)
     ok = (rs[:, 0] >= min_count) & (rr[:, 0] >= min_count)
@@ -108,6 +114,16 @@ def bias_amplification(c_syn: np.ndarray, c_ref: np.ndarray, min_count: int = 5)
     if not mask.any():
         return 0.0
     return float((bs[mask] - br[mask]).mean())
+
+
+def cooccurrence_shift(c_syn: np.ndarray, c_ref: np.ndarray, min_count: int = 5) -> float:
+    """Largest, over attributes, total-variation distance between P(group | attribute)."""
+    rs, rr = c_syn.sum(1), c_ref.sum(1)
+    ok = (rs >= min_count) & (rr >= min_count)
+    if not ok.any():
+        return float("nan")
+    ps, pr = c_syn[ok] / rs[ok, None], c_ref[ok] / rr[ok, None]
+    return float((0.5 * np.abs(ps - pr).sum(1)).max())
 
 
 def swap_terms(text: str, groups: Mapping[str, Sequence[str]]) -> str:
@@ -123,16 +139,22 @@ def swap_terms(text: str, groups: Mapping[str, Sequence[str]]) -> str:
     return pat.sub(lambda m: mapping[m.group(0)], text.lower())
 
 
-def _cooc(texts: Sequence[str], mentions: dict[str, list[int]], attrs: Sequence[str]) -> np.ndarray:
-    low = [t.lower() for t in texts]
-    groups = list(mentions)
-    sets = {g: set(mentions[g]) for g in groups}
+_SENT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def cooccurrence_counts(texts: Sequence[str], groups: Mapping[str, Sequence[str]], attrs: Sequence[str]) -> np.ndarray:
+    """Attributes x groups counts of sentences that mention both (sentence level, so a group
+    and an attribute in different sentences of one record do not count)."""
+    sents = [s.lower() for t in texts for s in _SENT.split(t) if s.strip()]
+    gpats = [_pattern(tuple(terms)) for terms in groups.values()]
     c = np.zeros((len(attrs), len(groups)))
     for ai, a in enumerate(attrs):
-        pat = _pattern((a,))
-        hold = [i for i, t in enumerate(low) if a in t and pat.search(t)]
-        for gi, g in enumerate(groups):
-            c[ai, gi] = sum(1 for i in hold if i in sets[g])
+        apat = _pattern((a,))
+        for s in sents:
+            if a in s and apat.search(s):
+                for gi, gp in enumerate(gpats):
+                    if gp.search(s):
+                        c[ai, gi] += 1
     return c
 
 
@@ -174,15 +196,24 @@ def run(data: AuditData) -> list[MetricResult]:
     # co-occurrence amplification
     if mr is not None:
         per: dict[str, Any] = {}
+        shift: dict[str, Any] = {}
         for d in ("gender", "race_ethnicity", "religion", "age", "nationality"):
             for aname, attrs in lex["attributes"].items():
-                cs, cr = _cooc(syn.texts, ms[d], attrs), _cooc(ref.texts, mr[d], attrs)  # type: ignore[union-attr]
+                groups = lex["groups"][d]
+                cs = cooccurrence_counts(syn.texts, groups, attrs)
+                cr = cooccurrence_counts(ref.texts, groups, attrs)  # type: ignore[union-attr]
                 v = bias_amplification(cs, cr)
                 if not math.isnan(v):
                     per[f"{d}x{aname}"] = v
+                v = cooccurrence_shift(cs, cr)
+                if not math.isnan(v):
+                    shift[f"{d}x{aname}"] = v
         if per:
             key = max(per, key=lambda k: per[k])
             out.append(MetricResult.of(AMPLIFY, per[key], n=ns, details={"worst": key, "per_dimension": per}))
+        if shift:
+            key = max(shift, key=lambda k: shift[k])
+            out.append(MetricResult.of(SHIFT, shift[key], n=ns, details={"worst": key, "per_dimension": shift}))
 
     # sentiment gap
     ss = sentiment_scores(syn.texts)
@@ -258,6 +289,8 @@ def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any]) 
 
 __all__ = [
     "bias_amplification",
+    "cooccurrence_counts",
+    "cooccurrence_shift",
     "group_mentions",
     "load_lexicons",
     "representation_log2_ratio",
