@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from conftest import run_steps
+from gen_helpers import run_steps
 
 from tether.generate import GroundedQA, SnippetTasks
 from tether.generate._private import wrap

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_steps
+from gen_helpers import run_steps
 from rouge_score import rouge_scorer
 
 from tether.generate import SelfInstruct

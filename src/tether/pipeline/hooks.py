@@ -35,6 +35,7 @@ def _optional(module: str, attr: str) -> Any | None:
 #: Optional config sections, validated when the config is loaded: section -> (module, model).
 SECTIONS = {
     "card": ("tether.lineage.card", "CardConfig"),
+    "audit": ("tether.audit", "AuditConfig"),
 }
 
 
