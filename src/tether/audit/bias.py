@@ -142,20 +142,24 @@ def swap_terms(text: str, groups: Mapping[str, Sequence[str]]) -> str:
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def cooccurrence_counts(texts: Sequence[str], groups: Mapping[str, Sequence[str]], attrs: Sequence[str]) -> np.ndarray:
+def _sentences(texts: Sequence[str]) -> list[str]:
+    return [s.lower() for t in texts for s in _SENT.split(t) if s.strip()]
+
+
+def cooccurrence_counts(texts: Sequence[str] | list[str], groups: Mapping[str, Sequence[str]],
+                        attrs: Sequence[str], *, sentences: list[str] | None = None) -> np.ndarray:
     """Attributes x groups counts of sentences that mention both (sentence level, so a group
     and an attribute in different sentences of one record do not count)."""
-    sents = [s.lower() for t in texts for s in _SENT.split(t) if s.strip()]
-    gpats = [_pattern(tuple(terms)) for terms in groups.values()]
-    c = np.zeros((len(attrs), len(groups)))
-    for ai, a in enumerate(attrs):
-        apat = _pattern((a,))
-        for s in sents:
-            if a in s and apat.search(s):
-                for gi, gp in enumerate(gpats):
-                    if gp.search(s):
-                        c[ai, gi] += 1
-    return c
+    sents = sentences if sentences is not None else _sentences(texts)
+    gmat = np.array([[1.0 if _pattern(tuple(terms)).search(s) else 0.0 for terms in groups.values()]
+                     for s in sents]).reshape(len(sents), len(groups))
+    apat = _pattern(tuple(attrs))
+    col = {a.lower(): i for i, a in enumerate(attrs)}
+    amat = np.zeros((len(sents), len(attrs)))
+    for i, s in enumerate(sents):
+        for m in apat.findall(s):
+            amat[i, col[m]] = 1.0
+    return amat.T @ gmat
 
 
 def run(data: AuditData) -> list[MetricResult]:
@@ -197,11 +201,12 @@ def run(data: AuditData) -> list[MetricResult]:
     if mr is not None:
         per: dict[str, Any] = {}
         shift: dict[str, Any] = {}
+        s_sents, r_sents = _sentences(syn.texts), _sentences(ref.texts)  # type: ignore[union-attr]
         for d in ("gender", "race_ethnicity", "religion", "age", "nationality"):
             for aname, attrs in lex["attributes"].items():
                 groups = lex["groups"][d]
-                cs = cooccurrence_counts(syn.texts, groups, attrs)
-                cr = cooccurrence_counts(ref.texts, groups, attrs)  # type: ignore[union-attr]
+                cs = cooccurrence_counts([], groups, attrs, sentences=s_sents)
+                cr = cooccurrence_counts([], groups, attrs, sentences=r_sents)
                 v = bias_amplification(cs, cr)
                 if not math.isnan(v):
                     per[f"{d}x{aname}"] = v

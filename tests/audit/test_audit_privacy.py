@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_real
+from audit_data import make_real
 
 from tether.audit import audit
 from tether.audit.privacy import closest_distance, dcr_share, mia_auc, pii_values

@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import make_real
+from audit_data import make_real
 
 from tether.audit import audit
 from tether.audit.integrity import binomial_z, trigger_scan

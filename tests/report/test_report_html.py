@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "audit"))
-from conftest import make_real  # noqa: E402
+from audit_data import make_real  # noqa: E402
 
 from tether.audit import AuditConfig, audit  # noqa: E402
 from tether.embed import EmbedderConfig  # noqa: E402

@@ -8,8 +8,8 @@ import random
 
 import pytest
 import yaml
+from audit_data import make_real
 
-from conftest import make_real
 from tether.audit import audit
 from tether.cli.app import main
 

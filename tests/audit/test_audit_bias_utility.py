@@ -4,7 +4,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import make_real
+from audit_data import make_real
 
 from tether.audit import audit
 from tether.audit.bias import bias_amplification, group_mentions, load_lexicons, swap_terms
