@@ -60,40 +60,56 @@ def load_responder(example: Path) -> Any:
 
 
 def replay_entries(pipeline: Path) -> dict[str, dict[str, Any]]:
-    """The pipeline's ``llm`` entries that replay a recorded file."""
+    """The pipeline's ``llm`` entries that replay a recorded file (none: not a pipeline that calls a model)."""
     raw = yaml.safe_load(pipeline.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or "steps" not in raw:
+        return {}
     return {name: cfg for name, cfg in (raw.get("llm") or {}).items() if cfg.get("backend") == "replay"}
 
 
+def pipelines(example: Path) -> list[Path]:
+    """The example's pipeline files whose models replay a recorded file."""
+    return [p for p in sorted(example.glob("*.yaml")) if replay_entries(p)]
+
+
 def record(example: Path) -> dict[str, Any]:
-    """Record ``example``'s responses; returns what was written."""
-    pipeline = example / "pipeline.yaml"
-    entries = replay_entries(pipeline)
-    files = {cfg["replay_file"] for cfg in entries.values()}
+    """Record the responses of every pipeline of ``example`` into its one replay file."""
+    found = pipelines(example)
+    files = {cfg["replay_file"] for p in found for cfg in replay_entries(p).values()}
     if len(files) != 1:
-        raise SystemExit(f"{pipeline}: the replay entries must share one replay_file (found {sorted(files)})")
+        raise SystemExit(f"{example}: the pipelines' replay entries must share one replay_file (found {sorted(files)})")
     (replay_file,) = files
+    target = example / replay_file
     respond = load_responder(example)
+    lines: dict[str, str] = {}
+    rows: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix=f"record-{example.name}-") as tmp, \
             scripted_server(respond, model="scripted") as srv:
-        sets: list[str] = []
-        for name in entries:
-            sets += ["--set", f"llm.{name}.backend=openai", "--set", f"llm.{name}.base_url={srv.base_url}",
-                     "--set", f"llm.{name}.replay_file=null"]
-        live = Path(tmp) / "live"
-        tether("run", str(pipeline), "--run-dir", str(live), *sets, cwd=example)
+        for pipeline in found:
+            sets: list[str] = []
+            for name in replay_entries(pipeline):
+                sets += ["--set", f"llm.{name}.backend=openai", "--set", f"llm.{name}.base_url={srv.base_url}",
+                         "--set", f"llm.{name}.replay_file=null"]
+            live = Path(tmp) / f"live-{pipeline.stem}"
+            tether("run", str(pipeline), "--run-dir", str(live), *sets, cwd=example)
+            out = Path(tmp) / f"{pipeline.stem}.jsonl"
+            tether("cache", "export", str(live), "--out", str(out), cwd=example)
+            for line in out.read_text(encoding="utf-8").splitlines():
+                lines.setdefault(json.loads(line)["key"], line)
         calls = srv.calls
-        tether("cache", "export", str(live), "--out", str(example / replay_file), cwd=example)
-        (example / replay_file).chmod(0o644)
-        replayed = Path(tmp) / "replay"
-        tether("run", str(pipeline), "--run-dir", str(replayed), cwd=example)
-        m = json.loads((replayed / "manifest.json").read_text(encoding="utf-8"))
-    quarantined = sum(s["counts"].get("quarantined", 0) for s in m["steps"])
-    if quarantined or srv.calls != calls:
-        raise SystemExit(f"{example.name}: the replayed run quarantined {quarantined} records")
-    size = (example / replay_file).stat().st_size
-    return {"example": example.name, "calls": calls, "file": replay_file, "bytes": size,
-            "dataset_rows": (m.get("dataset") or {}).get("rows")}
+        target.write_text("".join(lines[k] + "\n" for k in sorted(lines)), encoding="utf-8")
+        for pipeline in found:
+            replayed = Path(tmp) / f"replay-{pipeline.stem}"
+            tether("run", str(pipeline), "--run-dir", str(replayed), cwd=example)
+            m = json.loads((replayed / "manifest.json").read_text(encoding="utf-8"))
+            quarantined = sum(s["counts"].get("quarantined", 0) for s in m["steps"])
+            failed = sum(u.get("failed_calls", 0) for u in (m.get("llm") or {}).values())
+            if quarantined or failed or srv.calls != calls:
+                raise SystemExit(f"{example.name}/{pipeline.name}: the replayed run quarantined {quarantined} "
+                                 f"records, {failed} calls failed")
+            rows[pipeline.name] = (m.get("dataset") or {}).get("rows")
+    return {"example": example.name, "calls": calls, "file": replay_file, "bytes": target.stat().st_size,
+            "dataset_rows": rows}
 
 
 def main(argv: list[str] | None = None) -> None:
