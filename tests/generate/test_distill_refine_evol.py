@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import run_steps
+from gen_helpers import run_steps
 
 from tether.generate import Distill, EvolInstruct, PreferencePairs, Refine
 from tether.generate.evol_instruct import elimination_reason

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from conftest import run_pipeline, run_steps, step_records
+from gen_helpers import run_pipeline, run_steps, step_records
 
 from tether.generate import GroundedQA, SnippetTasks
 from tether.generate._private import wrap

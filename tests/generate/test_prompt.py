@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_steps
+from gen_helpers import run_steps
 
 from tether.errors import ConfigError
 from tether.generate import Prompt, Sample

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_steps
+from gen_helpers import run_steps
 
 from tether.errors import ConfigError
 from tether.generate import Sample, SampleAttributes

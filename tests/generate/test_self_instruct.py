@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_pipeline, run_steps, step_records
+from gen_helpers import run_pipeline, run_steps, step_records
 from rouge_score import rouge_scorer
 
 from tether.generate import SelfInstruct

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_steps
+from gen_helpers import run_steps
 
 from tether.errors import InputError
 from tether.generate import PhaseOrder, Taxonomy, TaxonomyGenerate

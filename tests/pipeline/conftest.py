@@ -16,9 +16,3 @@ def numbers(tmp_path: Path) -> Path:
     p = tmp_path / "numbers.jsonl"
     p.write_text("".join(json.dumps({"text": f"record number {i}", "n": i}) + "\n" for i in range(60)), encoding="utf-8")
     return p
-
-
-def write_pipeline(tmp_path: Path, body: str, name: str = "p.yaml") -> Path:
-    p = tmp_path / name
-    p.write_text(body, encoding="utf-8")
-    return p

@@ -60,3 +60,8 @@ def test_python_and_yaml_build_the_same_pipeline(tmp_path: Path) -> None:
     assert [s.model_dump() for s in from_py.steps] == [s.model_dump() for s in from_yaml.steps]
     names = [s.instance_name for s in Pipeline.from_steps([Read(path="a"), Limit(n=1), Limit(n=2)]).steps]
     assert names == ["read", "limit", "limit_2"]
+
+
+def test_optional_sections_are_validated_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'card\.licence'"):
+        load_config(_write(tmp_path, "steps:\n  - read: {path: a}\ncard: {licence: mit}\n"))

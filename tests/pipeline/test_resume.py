@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import HERE, write_pipeline
+from pipeline_helpers import HERE, write_pipeline
 
 from tether.pipeline import RunDir
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_pipeline
+from pipeline_helpers import write_pipeline
 
 from tether.errors import ConfigError, InputError, StepError
 from tether.pipeline import Pipeline, RunDir

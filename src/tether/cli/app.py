@@ -113,6 +113,8 @@ def steps(
         out_console.print(f"[bold]{info.type}[/bold] ({info.kind}): {info.description}")
         for fname, ftype, default, doc in info.fields:
             d = "" if default is None else f" = {default!r}"
+            if name is None and len(d) > 60:
+                d = d[:56] + "...]" if d.endswith("]") else d[:57] + "..."
             out_console.print(f"    {fname}: {ftype}{d}" + (f"  [dim]{doc}[/dim]" if doc and name else ""), markup=True)
 
 

@@ -198,6 +198,9 @@ def config_from_dict(raw: dict[str, Any]) -> PipelineConfig:
     except ValidationError as exc:
         raise format_validation_error(exc) from None
     build_steps(config)  # validates every step's fields now
+    from tether.pipeline.hooks import validate_sections
+
+    validate_sections(config)
     return config
 
 

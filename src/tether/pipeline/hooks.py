@@ -32,6 +32,33 @@ def _optional(module: str, attr: str) -> Any | None:
     return getattr(mod, attr, None)
 
 
+#: Optional config sections, validated when the config is loaded: section -> (module, model).
+SECTIONS = {
+    "card": ("tether.lineage.card", "CardConfig"),
+    "audit": ("tether.audit", "AuditConfig"),
+}
+
+
+def validate_sections(config: PipelineConfig) -> None:
+    """Validate optional sections (``card``, ``audit``) against their owners' models, so a bad
+    key is reported before anything runs, with its path (``card.licence``)."""
+    from pydantic import ValidationError
+
+    from tether.pipeline.config import format_validation_error
+
+    for section, (module, attr) in SECTIONS.items():
+        value = getattr(config, section, None)
+        if value is None:
+            continue
+        model = _optional(module, attr)
+        if model is None:
+            raise ConfigError(f"the config has a '{section}' section, but {module} is not available")
+        try:
+            model.model_validate(value)
+        except ValidationError as exc:
+            raise format_validation_error(exc, prefix=section) from None
+
+
 def export_format(fmt: str, table: pa.Table, out: Path) -> None:
     """Write ``table`` to ``out`` in an export format other than parquet/jsonl."""
     fn = _optional("tether.lineage.export", "export_table")

@@ -1,0 +1,300 @@
+"""Bias: group representation and its ratio to the reference, group-attribute co-occurrence
+and its amplification (Zhao et al. 2017), the sentiment gap between groups, and a
+counterfactual swap test of a classifier trained on the data.
+
+Lexicons ship as data files in ``tether/audit/data/`` (groups, names, attributes, sentiment).
+
+Example:
+    >>> m = group_mentions(["She is a nurse.", "He is a doctor."], load_lexicons()["groups"]["gender"])
+    >>> m["female"], m["male"]
+    ([0], [1])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from tether.audit.base import MetricResult, metric
+from tether.audit.dataset import AuditData
+
+log = logging.getLogger(__name__)
+
+F = "bias"
+REPR = metric(F, "representation_log2_ratio", higher_is_better=False, bounds=(0.0, math.inf),
+              description="Largest |log2| of a group's mention share in synthetic over its share in the "
+                          "reference (1 = one group is mentioned twice or half as often).", warn="> 1")
+AMPLIFY = metric(F, "cooccurrence_amplification", higher_is_better=False, bounds=(-1.0, 1.0),
+                 description="Bias amplification of group-attribute co-occurrence over the reference "
+                             "(Zhao et al. 2017); 0 means no amplification.", warn="> 0.1")
+SHIFT = metric(F, "cooccurrence_shift", higher_is_better=False, bounds=(0.0, 1.0),
+               description="Largest total-variation distance, over attributes seen often enough in both, "
+                           "between P(group | attribute) in synthetic and reference data.", warn="> 0.15")
+SENTIMENT = metric(F, "sentiment_gap", higher_is_better=False, bounds=(0.0, 2.0),
+                   description="Largest gap in mean lexicon sentiment between groups of one dimension.")
+COUNTERFACTUAL = metric(F, "counterfactual_flip_rate", higher_is_better=False, bounds=(0.0, 1.0),
+                        description="Share of records whose predicted label changes when group terms are "
+                                    "swapped, for a classifier trained on the data.")
+
+MIN_MENTIONS = 10
+
+
+@lru_cache(maxsize=1)
+def load_lexicons() -> dict[str, Any]:
+    """The shipped lexicons: groups (with names merged into gender), attributes, sentiment."""
+    base = resources.files("tether.audit") / "data"
+
+    def read(name: str) -> dict[str, Any]:
+        d = json.loads((base / name).read_text(encoding="utf-8"))
+        d.pop("_about", None)
+        return d
+
+    groups = read("groups.json")
+    names = read("names.json")
+    for g, ns in names.items():
+        groups["gender"].setdefault(g, [])
+        groups["gender"][g] = list(groups["gender"][g]) + list(ns)
+    return {"groups": groups, "attributes": read("attributes.json"), "sentiment": read("sentiment.json")}
+
+
+@lru_cache(maxsize=512)
+def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
+    alts = sorted({re.escape(t.lower()) for t in terms}, key=len, reverse=True)
+    return re.compile(r"(?<![\w-])(" + "|".join(alts) + r")(?![\w-])")
+
+
+def group_mentions(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
+    """For each group, the indices of the texts that mention one of its terms."""
+    low = [t.lower() for t in texts]
+    return {g: [i for i, t in enumerate(low) if _pattern(tuple(terms)).search(t)] for g, terms in groups.items()}
+
+
+def sentiment_scores(texts: Sequence[str]) -> np.ndarray:
+    lex = load_lexicons()["sentiment"]
+    pos, neg = _pattern(tuple(lex["positive"])), _pattern(tuple(lex["negative"]))
+    out = []
+    for t in texts:
+        low = t.lower()
+        p, n = len(pos.findall(low)), len(neg.findall(low))
+        out.append((p - n) / (p + n) if p + n else 0.0)
+    return np.array(out, float)
+
+
+def representation_log2_ratio(share_syn: float, share_ref: float, n_syn: int, n_ref: int) -> float:
+    """|log2| of the smoothed share ratio (add-half smoothing keeps zero counts finite)."""
+    a = (share_syn * n_syn + 0.5) / (n_syn + 1)
+    b = (share_ref * n_ref + 0.5) / (n_ref + 1)
+    return abs(math.log2(a / b))
+
+
+def bias_amplification(c_syn: np.ndarray, c_ref: np.ndarray, min_count: int = 5) -> float:
+    """Zhao et al. (2017): mean over (attribute, group) pairs biased in the reference
+    (b_ref > 1/|G|) of b_syn - b_ref, where b(a, g) = c(a, g) / sum_g' c(a, g').
+
+    ``c_*`` are attributes x groups co-occurrence counts; |G| counts the groups the
+    reference mentions with any attribute."""
+    present = c_ref.sum(0) > 0
+    c_syn, c_ref = c_syn[:, present], c_ref[:, present]
+    g = c_ref.shape[1]
+    rs, rr = c_syn.sum(1, keepdims=True), c_ref.sum(1, keepdims=True)
+    ok = (rs[:, 0] >= min_count) & (rr[:, 0] >= min_count)
+    if not ok.any() or g < 2:
+        return float("nan")
+    bs = c_syn[ok] / rs[ok]
+    br = c_ref[ok] / rr[ok]
+    mask = br > 1.0 / g
+    if not mask.any():
+        return 0.0
+    return float((bs[mask] - br[mask]).mean())
+
+
+def cooccurrence_shift(c_syn: np.ndarray, c_ref: np.ndarray, min_count: int = 5) -> float:
+    """Largest, over attributes, total-variation distance between P(group | attribute)."""
+    rs, rr = c_syn.sum(1), c_ref.sum(1)
+    ok = (rs >= min_count) & (rr >= min_count)
+    if not ok.any():
+        return float("nan")
+    ps, pr = c_syn[ok] / rs[ok, None], c_ref[ok] / rr[ok, None]
+    return float((0.5 * np.abs(ps - pr).sum(1)).max())
+
+
+def swap_terms(text: str, groups: Mapping[str, Sequence[str]]) -> str:
+    """Replace each group term by the term at the same position of the next group (cyclic)."""
+    names = list(groups)
+    mapping: dict[str, str] = {}
+    for gi, g in enumerate(names):
+        other = groups[names[(gi + 1) % len(names)]]
+        for ti, term in enumerate(groups[g]):
+            if other:
+                mapping[term.lower()] = other[ti % len(other)].lower()
+    pat = _pattern(tuple(mapping))
+    return pat.sub(lambda m: mapping[m.group(0)], text.lower())
+
+
+_SENT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def cooccurrence_counts(texts: Sequence[str], groups: Mapping[str, Sequence[str]], attrs: Sequence[str]) -> np.ndarray:
+    """Attributes x groups counts of sentences that mention both (sentence level, so a group
+    and an attribute in different sentences of one record do not count)."""
+    sents = [s.lower() for t in texts for s in _SENT.split(t) if s.strip()]
+    gpats = [_pattern(tuple(terms)) for terms in groups.values()]
+    c = np.zeros((len(attrs), len(groups)))
+    for ai, a in enumerate(attrs):
+        apat = _pattern((a,))
+        for s in sents:
+            if a in s and apat.search(s):
+                for gi, gp in enumerate(gpats):
+                    if gp.search(s):
+                        c[ai, gi] += 1
+    return c
+
+
+def run(data: AuditData) -> list[MetricResult]:
+    cfg = data.config
+    syn, ref = data.synthetic, data.reference
+    lex = load_lexicons()
+    out: list[MetricResult] = []
+    ms = {d: group_mentions(syn.texts, gs) for d, gs in lex["groups"].items()}
+    mr = {d: group_mentions(ref.texts, gs) for d, gs in lex["groups"].items()} if ref is not None else None
+    ns, nr = len(syn), len(ref) if ref is not None else 0
+
+    # representation
+    table: dict[str, dict[str, Any]] = {}
+    worst, worst_key = 0.0, None
+    for d, groups in ms.items():
+        total = sum(len(v) for v in groups.values())
+        for g, idx in groups.items():
+            row: dict[str, Any] = {"count": len(idx), "share": len(idx) / ns}
+            row["share_of_dimension"] = len(idx) / total if total else None
+            if mr is not None:
+                rc = len(mr[d][g])
+                row.update({"reference_count": rc, "reference_share": rc / nr})
+                if len(idx) + rc >= MIN_MENTIONS:
+                    r = representation_log2_ratio(len(idx) / ns, rc / nr, ns, nr)
+                    row["log2_ratio"] = r
+                    if r > worst:
+                        worst, worst_key = r, f"{d}.{g}"
+            table[f"{d}.{g}"] = row
+    if mr is not None:
+        offs = []
+        if worst_key:
+            d, g = worst_key.split(".")
+            offs = [{"id": syn.ids[i], "score": worst, "group": worst_key, "text": syn.texts[i][:300]}
+                    for i in ms[d][g][:10]]
+        out.append(MetricResult.of(REPR, worst, n=ns, details={"worst_group": worst_key, "groups": table},
+                                   offenders=offs))
+
+    # co-occurrence amplification
+    if mr is not None:
+        per: dict[str, Any] = {}
+        shift: dict[str, Any] = {}
+        for d in ("gender", "race_ethnicity", "religion", "age", "nationality"):
+            for aname, attrs in lex["attributes"].items():
+                groups = lex["groups"][d]
+                cs = cooccurrence_counts(syn.texts, groups, attrs)
+                cr = cooccurrence_counts(ref.texts, groups, attrs)  # type: ignore[union-attr]
+                v = bias_amplification(cs, cr)
+                if not math.isnan(v):
+                    per[f"{d}x{aname}"] = v
+                v = cooccurrence_shift(cs, cr)
+                if not math.isnan(v):
+                    shift[f"{d}x{aname}"] = v
+        if per:
+            key = max(per, key=lambda k: per[k])
+            out.append(MetricResult.of(AMPLIFY, per[key], n=ns, details={"worst": key, "per_dimension": per}))
+        if shift:
+            key = max(shift, key=lambda k: shift[k])
+            out.append(MetricResult.of(SHIFT, shift[key], n=ns, details={"worst": key, "per_dimension": shift}))
+
+    # sentiment gap
+    ss = sentiment_scores(syn.texts)
+    rs = sentiment_scores(ref.texts) if ref is not None else None
+    gaps: dict[str, Any] = {}
+    for d, groups in ms.items():
+        means = {g: float(ss[idx].mean()) for g, idx in groups.items() if len(idx) >= MIN_MENTIONS}
+        if len(means) >= 2:
+            gaps[d] = {"gap": max(means.values()) - min(means.values()), "means": means}
+            if rs is not None and mr is not None:
+                rmeans = {g: float(rs[mr[d][g]].mean()) for g in means if len(mr[d][g]) >= MIN_MENTIONS}
+                if len(rmeans) >= 2:
+                    gaps[d]["reference_gap"] = max(rmeans.values()) - min(rmeans.values())
+    if gaps:
+        key = max(gaps, key=lambda k: gaps[k]["gap"])
+        res = MetricResult.of(SENTIMENT, gaps[key]["gap"], n=ns, details={"worst_dimension": key, "dimensions": gaps})
+        rg = gaps[key].get("reference_gap")
+        if rg is not None:
+            res.warn_if(gaps[key]["gap"] > rg + 0.2, f"gap more than 0.2 above the reference's ({rg:.3f})")
+        else:
+            res.warn_if(gaps[key]["gap"] > 0.5, "gap above 0.5")
+        out.append(res)
+
+    # counterfactual swap test
+    labels = syn.labels(cfg.label_field)
+    if labels is not None:
+        out.extend(_counterfactual(data, labels, lex["groups"]))
+    return out
+
+
+def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any]) -> list[MetricResult]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    syn = data.synthetic
+    keep = [i for i, y in enumerate(labels) if y is not None]
+    if len({str(labels[i]) for i in keep}) < 2:
+        return []
+
+    def flips(texts: Sequence[str], ys: Sequence[Any]) -> tuple[float, list[int], int]:
+        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 1), sublinear_tf=True), LogisticRegression(max_iter=1000))
+        model.fit(list(texts), [str(y) for y in ys])
+        gender = groups["gender"]
+        touched = [i for i, t in enumerate(texts) if _pattern(tuple(sum(gender.values(), []))).search(t.lower())]
+        if not touched:
+            return float("nan"), [], 0
+        swapped = [swap_terms(texts[i], {"female": gender["female"], "male": gender["male"]}) for i in touched]
+        before = model.predict([texts[i].lower() for i in touched])
+        after = model.predict(swapped)
+        changed = [touched[j] for j in np.where(before != after)[0]]
+        return len(changed) / len(touched), changed, len(touched)
+
+    rate, changed, m = flips([syn.texts[i] for i in keep], [labels[i] for i in keep])
+    if m == 0:
+        return []
+    res = MetricResult.of(COUNTERFACTUAL, rate, n=m, details={"swapped_dimension": "gender"},
+                          offenders=[{"id": syn.ids[keep[i]], "score": 1.0, "text": syn.texts[keep[i]][:300]}
+                                     for i in changed[:10]])
+    ref = data.reference
+    rl = ref.labels(data.config.label_field) if ref is not None else None
+    if ref is not None and rl is not None:
+        rk = [i for i, y in enumerate(rl) if y is not None]
+        if len({str(rl[i]) for i in rk}) >= 2:
+            base, _, rm = flips([ref.texts[i] for i in rk], [rl[i] for i in rk])
+            if rm:
+                res.details["reference_baseline"] = base
+                res.warn_if(rate > base + 0.05, f"more than 5 points above the reference model's ({base:.3f})")
+    else:
+        res.warn_if(rate > 0.1, "over 10% of predictions change when gender terms are swapped")
+    return [res]
+
+
+__all__ = [
+    "bias_amplification",
+    "cooccurrence_counts",
+    "cooccurrence_shift",
+    "group_mentions",
+    "load_lexicons",
+    "representation_log2_ratio",
+    "run",
+    "sentiment_scores",
+    "swap_terms",
+]

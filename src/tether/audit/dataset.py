@@ -1,0 +1,201 @@
+"""The corpora an audit compares: texts picked from records, ids, labels, cached embeddings.
+
+The text of a record comes from ``text_fields`` when given, else the first shape that fits:
+``messages`` (contents joined), ``instruction`` + ``input`` + ``response`` (or ``output``),
+``question`` + ``answer``, ``prompt`` + ``response`` (or ``completion``), ``text``.
+
+Example:
+    >>> record_text({"question": "Why?", "answer": "Because."})
+    'Why?\\nBecause.'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tether.errors import InputError
+from tether.records import digest
+
+log = logging.getLogger(__name__)
+
+_SHAPES: tuple[tuple[str, ...], ...] = (
+    ("instruction", "input", "response"),
+    ("instruction", "input", "output"),
+    ("question", "answer"),
+    ("prompt", "response"),
+    ("prompt", "completion"),
+    ("text",),
+    ("content",),
+)
+
+
+def _as_str(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def _messages_text(msgs: Any) -> str:
+    if isinstance(msgs, str):
+        try:
+            msgs = json.loads(msgs)
+        except json.JSONDecodeError:
+            return msgs
+    if not isinstance(msgs, Sequence):
+        return _as_str(msgs)
+    parts = []
+    for m in msgs:
+        if isinstance(m, Mapping):
+            parts.append(_as_str(m.get("content")))
+        else:
+            parts.append(_as_str(m))
+    return "\n".join(p for p in parts if p)
+
+
+def record_text(record: Mapping[str, Any], fields: Sequence[str] | None = None) -> str:
+    """The text of ``record`` that the audit measures."""
+    if fields:
+        parts = []
+        for f in fields:
+            v = record.get(f)
+            parts.append(_messages_text(v) if f == "messages" else _as_str(v))
+        return "\n".join(p for p in parts if p)
+    if record.get("messages") is not None:
+        return _messages_text(record["messages"])
+    for shape in _SHAPES:
+        if shape[0] in record and any(record.get(f) is not None for f in shape):
+            return "\n".join(_as_str(record.get(f)) for f in shape if record.get(f) not in (None, ""))
+    return ""
+
+
+def response_text(record: Mapping[str, Any]) -> str:
+    """The answer part of a record (for truncation and refusal checks)."""
+    msgs = record.get("messages")
+    if msgs is not None:
+        if isinstance(msgs, str):
+            try:
+                msgs = json.loads(msgs)
+            except json.JSONDecodeError:
+                return msgs
+        for m in reversed(list(msgs or [])):
+            if isinstance(m, Mapping) and m.get("role") == "assistant":
+                return _as_str(m.get("content"))
+        return ""
+    for f in ("response", "output", "answer", "completion", "text"):
+        if f in record:
+            return _as_str(record.get(f))
+    return ""
+
+
+@dataclass
+class Corpus:
+    """One side of the comparison: records, their ids and texts, and (lazily) embeddings."""
+
+    name: str
+    records: list[dict[str, Any]]
+    text_fields: list[str] | None = None
+    ids: list[str] = field(init=False)
+    texts: list[str] = field(init=False)
+    _emb: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.texts = [record_text(r, self.text_fields) for r in self.records]
+        self.ids = [str(r.get("id") or digest(t)) for r, t in zip(self.records, self.texts, strict=True)]
+        if self.records and not any(t.strip() for t in self.texts):
+            raise InputError(
+                f"{self.name}: no record has text in the fields the audit reads",
+                hint="set audit text_fields (or --text-field) to the columns that hold the text",
+            )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def responses(self) -> list[str]:
+        return [response_text(r) for r in self.records]
+
+    def labels(self, field_name: str) -> list[Any] | None:
+        vals = [r.get(field_name) for r in self.records]
+        if sum(v is not None for v in vals) < max(2, len(vals) // 2):
+            return None
+        return vals
+
+    def subset(self, idx: Sequence[int] | np.ndarray, name: str | None = None) -> Corpus:
+        sub = Corpus.__new__(Corpus)
+        sub.name = name or self.name
+        sub.records = [self.records[i] for i in idx]
+        sub.text_fields = self.text_fields
+        sub.ids = [self.ids[i] for i in idx]
+        sub.texts = [self.texts[i] for i in idx]
+        sub._emb = None if self._emb is None else self._emb[np.asarray(idx, dtype=int)]
+        return sub
+
+    def set_embeddings(self, emb: np.ndarray) -> None:
+        self._emb = emb
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        if self._emb is None:
+            raise RuntimeError(f"{self.name}: embeddings were not computed")
+        return self._emb
+
+
+def load_corpus(path: str | Path, name: str, text_fields: Sequence[str] | None = None) -> Corpus:
+    """Read a dataset file (any format ``tether.io`` reads) into a :class:`Corpus`."""
+    from tether.io import read_records
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"--{name} {p}: no such file or folder", hint="check the path")
+    if p.is_dir() and not (p / "state.json").exists() and not (p / "dataset_dict.json").exists():
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".jsonl", ".json", ".parquet", ".csv"))
+        if files:
+            records: list[dict[str, Any]] = []
+            for f in files:
+                records.extend(read_records(f))
+            return Corpus(name, records, list(text_fields) if text_fields else None)
+    return Corpus(name, read_records(p), list(text_fields) if text_fields else None)
+
+
+__all__ = ["AuditData", "Corpus", "load_corpus", "record_text", "response_text"]
+
+
+@dataclass
+class AuditData:
+    """What every family's ``run`` gets: the corpora, the config and the embedder."""
+
+    synthetic: Corpus
+    config: Any  # AuditConfig
+    reference: Corpus | None = None
+    private: Corpus | None = None
+    holdout: Corpus | None = None
+    benchmarks: dict[str, Corpus] = field(default_factory=dict)
+    embedder: Any = None  # tether.embed.Embedder
+    plots: dict[str, Any] = field(default_factory=dict)
+
+    def emb(self, corpus: Corpus) -> np.ndarray:
+        """The corpus's embeddings (computed once, cached on disk by the embedder)."""
+        if corpus._emb is None:
+            if self.embedder is None:
+                from tether.embed import Embedder
+
+                self.embedder = Embedder()
+            corpus.set_embeddings(self.embedder.encode(corpus.texts))
+        return corpus.embeddings
+
+    def sample(self, corpus: Corpus, limit: int | None = None, salt: int = 0) -> Corpus:
+        """At most ``limit`` (default ``max_records``) records of ``corpus``, chosen at random."""
+        limit = limit or self.config.max_records
+        if len(corpus) <= limit:
+            return corpus
+        rng = np.random.default_rng(self.config.seed + salt)
+        idx = np.sort(rng.choice(len(corpus), size=limit, replace=False))
+        return corpus.subset(idx)

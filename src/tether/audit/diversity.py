@@ -1,0 +1,306 @@
+"""Diversity: distinct-n, compression ratio, self-repetition, Vendi score, cluster entropy,
+template/prefix rate against the reference, and the near-duplicate rate.
+
+Example:
+    >>> distinct_n(["the cat sat", "the cat ran"], n=1)
+    0.6666666666666666
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from tether.audit.base import MetricResult, bootstrap_ci, metric, nan_warn, offenders, wilson_ci
+from tether.audit.dataset import AuditData, Corpus
+from tether.text import normalize
+
+log = logging.getLogger(__name__)
+
+F = "diversity"
+DISTINCT = {
+    n: metric(F, f"distinct_{n}", higher_is_better=True, bounds=(0.0, 1.0),
+              description=f"Distinct {n}-grams over all {n}-grams of the corpus (Li et al. 2016).")
+    for n in (1, 2, 3, 4)
+}
+COMPRESSION = metric(F, "compression_ratio", higher_is_better=False, bounds=(0.0, math.inf),
+                     description="Size of all texts over their gzip size: higher means more repeated material.")
+SELF_REP = metric(F, "self_repetition", higher_is_better=False, bounds=(0.0, 1.0),
+                  description="Mean share of a record's word 4-grams that also occur in another record.")
+VENDI = metric(F, "vendi_score", higher_is_better=True, bounds=(1.0, math.inf),
+               description="Effective number of distinct items: exp of the entropy of the embedding "
+                           "similarity spectrum (Friedman & Dieng 2023).")
+CLUSTER_H = metric(F, "cluster_entropy", higher_is_better=True, bounds=(0.0, 1.0),
+                   description="Normalised entropy of records over k-means clusters of the joint embeddings.")
+PREFIX = metric(F, "prefix_rate", higher_is_better=False, bounds=(0.0, 1.0),
+                description="Share of records whose opening words are among the most common openings.")
+NEAR_DUP = metric(F, "near_duplicate_rate", higher_is_better=False, bounds=(0.0, 1.0),
+                  description="Share of records that are a near duplicate (MinHash Jaccard >= threshold) "
+                              "of an earlier record.", warn="> 0.05")
+
+
+# ------------------------------------------------------------------ pure functions
+
+
+def _tokens(text: str) -> list[str]:
+    return normalize(text).split()
+
+
+def distinct_n(texts: Sequence[str], n: int = 2) -> float:
+    """Distinct n-grams divided by the total number of n-grams, over the whole corpus."""
+    total, seen = 0, set()
+    for t in texts:
+        toks = _tokens(t)
+        grams = [tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)]
+        total += len(grams)
+        seen.update(grams)
+    if total == 0:
+        return nan_warn(f"distinct_{n}")
+    return len(seen) / total
+
+
+def compression_ratio(texts: Sequence[str]) -> float:
+    """Raw UTF-8 size of the joined texts over their gzip size (one pass)."""
+    raw = "\n".join(texts).encode("utf-8")
+    if not raw:
+        return nan_warn("compression_ratio")
+    return len(raw) / len(gzip.compress(raw, compresslevel=9))
+
+
+def self_repetition_scores(texts: Sequence[str], n: int = 4) -> np.ndarray:
+    """Per record: share of its word n-grams found in at least one other record."""
+    grams_per = [set(zip(*(toks[i:] for i in range(n)), strict=False)) for toks in map(_tokens, texts)]
+    df: Counter[tuple[str, ...]] = Counter()
+    for g in grams_per:
+        df.update(g)
+    out = np.zeros(len(texts))
+    for i, g in enumerate(grams_per):
+        if g:
+            out[i] = sum(1 for x in g if df[x] > 1) / len(g)
+    return out
+
+
+def vendi_score(emb: np.ndarray) -> float:
+    """Vendi score (q=1) of unit-normalised embeddings, by the dual (d x d) form."""
+    if emb.shape[0] < 2:
+        return nan_warn("vendi_score")
+    from vendi_score import vendi
+
+    return float(vendi.score_dual(np.asarray(emb, dtype=np.float64), q=1, normalize=True))
+
+
+def fit_kmeans(emb: np.ndarray, k: int, seed: int = 0):  # noqa: ANN201
+    from sklearn.cluster import MiniBatchKMeans
+
+    return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048).fit(emb)
+
+
+def normalised_entropy(labels: np.ndarray, k: int) -> float:
+    counts = np.bincount(labels, minlength=k).astype(float)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum() / math.log(k)) if k > 1 else float("nan")
+
+
+def openings(texts: Sequence[str], words: int = 3) -> list[str]:
+    return [" ".join(_tokens(t)[:words]) for t in texts]
+
+
+def prefix_rate(texts: Sequence[str], words: int = 3, top: int = 10) -> tuple[float, list[tuple[str, int]]]:
+    """Share of records whose first ``words`` words are one of the ``top`` most common openings."""
+    opens = openings(texts, words)
+    if not opens:
+        return nan_warn("prefix_rate"), []
+    common = Counter(o for o in opens if o).most_common(top)
+    # an opening shared by a single record is not a template
+    common = [(o, c) for o, c in common if c > 1]
+    covered = sum(c for _, c in common)
+    return covered / len(opens), common
+
+
+def prefix_excess(texts: Sequence[str], reference: Sequence[str], words: int = 3, top: int = 10) -> float:
+    """Sum, over the ``top`` most common synthetic openings, of how much more often each opens a
+    synthetic record than a reference one: the share of records a template adds."""
+    so, ro = Counter(openings(texts, words)), Counter(openings(reference, words))
+    ns, nr = sum(so.values()), sum(ro.values())
+    if not ns or not nr:
+        return nan_warn("prefix_excess")
+    return float(sum(max(0.0, c / ns - ro[o] / nr) for o, c in so.most_common(top) if o))
+
+
+def near_duplicates(texts: Sequence[str], threshold: float = 0.8, num_perm: int = 64,
+                    shingle: int = 3) -> list[int]:
+    """For each record, the index of an earlier near duplicate, or -1 (datasketch MinHashLSH)."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    out = []
+    hashes = _minhashes(texts, num_perm, shingle, MinHash)
+    for i, mh in enumerate(hashes):
+        hits = lsh.query(mh)
+        match = -1
+        for h in hits:
+            j = int(h)
+            if hashes[j].jaccard(mh) >= threshold:
+                match = j
+                break
+        out.append(match)
+        if match < 0:
+            lsh.insert(str(i), mh)
+    return out
+
+
+def near_matches(queries: Sequence[str], pool: Sequence[str], threshold: float = 0.8, num_perm: int = 64,
+                 shingle: int = 3) -> list[int]:
+    """For each query text, the index of a pool text with MinHash Jaccard >= threshold, or -1."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    ph = _minhashes(pool, num_perm, shingle, MinHash)
+    with lsh.insertion_session() as sess:
+        for i, mh in enumerate(ph):
+            sess.insert(str(i), mh, check_duplication=False)
+    out = []
+    for mh in _minhashes(queries, num_perm, shingle, MinHash):
+        best = -1
+        for h in lsh.query(mh):
+            if ph[int(h)].jaccard(mh) >= threshold:
+                best = int(h)
+                break
+        out.append(best)
+    return out
+
+
+def _minhashes(texts: Sequence[str], num_perm: int, shingle: int, MinHash):  # noqa: ANN001, ANN202, N803
+    from datasketch import LeanMinHash
+
+    out = []
+    for t in texts:
+        toks = _tokens(t)
+        grams = {" ".join(toks[i : i + shingle]).encode() for i in range(max(1, len(toks) - shingle + 1))}
+        mh = MinHash(num_perm=num_perm, seed=1)
+        mh.update_batch(list(grams))
+        out.append(LeanMinHash(mh))
+    return out
+
+
+# ------------------------------------------------------------------ family runner
+
+
+def _ref_same_size(data: AuditData) -> Corpus | None:
+    ref = data.reference
+    if ref is None:
+        return None
+    n = len(data.synthetic)
+    if len(ref) > n:
+        rng = np.random.default_rng(data.config.seed + 7)
+        return ref.subset(np.sort(rng.choice(len(ref), n, replace=False)))
+    return ref
+
+
+def run(data: AuditData) -> list[MetricResult]:
+    cfg = data.config
+    syn = data.synthetic
+    ref = _ref_same_size(data)
+    n = len(syn)
+    out: list[MetricResult] = []
+
+    for k, info in DISTINCT.items():
+        v = distinct_n(syn.texts, k)
+        res = MetricResult.of(info, v, n=n)
+        if ref is not None:
+            rv = distinct_n(ref.texts, k)
+            res.details["reference"] = rv
+            res.warn_if(v < 0.8 * rv, f"below 80% of the reference ({rv:.3f})")
+        out.append(res)
+
+    cr = compression_ratio(syn.texts)
+    res = MetricResult.of(COMPRESSION, cr, n=n)
+    if ref is not None:
+        rcr = compression_ratio(ref.texts)
+        res.details["reference"] = rcr
+        res.warn_if(cr > 1.25 * rcr, f"25% more compressible than the reference ({rcr:.2f})")
+    out.append(res)
+
+    sr = self_repetition_scores(syn.texts)
+    res = MetricResult.of(SELF_REP, float(sr.mean()) if n else float("nan"), n=n,
+                          ci=bootstrap_ci(sr, n_boot=cfg.bootstrap, seed=cfg.seed),
+                          offenders=offenders(syn.ids, sr, syn.texts))
+    if ref is not None:
+        rsr = float(self_repetition_scores(ref.texts).mean())
+        res.details["reference"] = rsr
+        res.warn_if(res.value > rsr + 0.1, f"more than 0.1 above the reference ({rsr:.3f})")
+    out.append(res)
+
+    emb = data.emb(syn)
+    v = vendi_score(emb)
+    res = MetricResult.of(VENDI, v, n=n)
+    if ref is not None:
+        rv = vendi_score(data.emb(ref))
+        res.details["reference"] = rv
+        res.details["ratio"] = v / rv if rv else float("nan")
+        res.warn_if(v < 0.8 * rv, f"below 80% of the reference ({rv:.1f})")
+    out.append(res)
+
+    # clusters are fitted on the reference (when given), so duplicates in the synthetic data
+    # cannot pull the centroids towards themselves
+    base = emb if ref is None else data.emb(ref)
+    k = int(max(2, min(50, len(base) // 20)))
+    if n >= 2 and len(base) >= 2 * k:
+        km = fit_kmeans(base, k, cfg.seed)
+        h = normalised_entropy(km.predict(emb), k)
+        res = MetricResult.of(CLUSTER_H, h, n=n, details={"k": k, "fitted_on": "reference" if ref else "synthetic"})
+        if ref is not None:
+            rh = normalised_entropy(km.labels_, k)
+            res.details["reference"] = rh
+            res.warn_if(h < rh - 0.1, f"more than 0.1 below the reference ({rh:.3f})")
+        out.append(res)
+
+    pr, common = prefix_rate(syn.texts, cfg.prefix_words, cfg.prefix_top)
+    opens = openings(syn.texts, cfg.prefix_words)
+    top = {o for o, _ in common[:3]}
+    bad = [i for i, o in enumerate(opens) if o in top]
+    res = MetricResult.of(
+        PREFIX, pr, n=n, ci=wilson_ci(round(pr * n), n) if n else None,
+        details={"top_openings": [{"opening": o, "count": c} for o, c in common]},
+        offenders=[{"id": syn.ids[i], "score": 1.0, "text": syn.texts[i][:300]} for i in bad[:10]],
+    )
+    if ref is not None:
+        rpr, rcommon = prefix_rate(ref.texts, cfg.prefix_words, cfg.prefix_top)
+        res.details["reference"] = rpr
+        res.details["reference_top_openings"] = [{"opening": o, "count": c} for o, c in rcommon]
+        ex = prefix_excess(syn.texts, ref.texts, cfg.prefix_words, cfg.prefix_top)
+        res.details["excess_over_reference"] = ex
+        res.warn_if(ex > 0.1, f"common openings take {ex:.1%} more records than in the reference")
+    else:
+        res.warn_if(pr > 0.3, "over 30% of records share a few openings")
+    out.append(res)
+
+    dups = near_duplicates(syn.texts, cfg.near_dup_threshold)
+    flagged = [i for i, j in enumerate(dups) if j >= 0]
+    res = MetricResult.of(
+        NEAR_DUP, len(flagged) / n if n else float("nan"), n=n, ci=wilson_ci(len(flagged), n),
+        details={"count": len(flagged), "threshold": cfg.near_dup_threshold},
+        offenders=[{"id": syn.ids[i], "score": 1.0, "duplicate_of": syn.ids[dups[i]], "text": syn.texts[i][:300]}
+                   for i in flagged[:10]],
+    )
+    out.append(res)
+    return out
+
+
+__all__ = [
+    "compression_ratio",
+    "distinct_n",
+    "near_duplicates",
+    "near_matches",
+    "normalised_entropy",
+    "prefix_excess",
+    "prefix_rate",
+    "run",
+    "self_repetition_scores",
+    "vendi_score",
+]

@@ -1,0 +1,168 @@
+"""Benchmark decontamination: 13-gram overlap (lowercased, punctuation stripped) against
+benchmark files the user supplies, plus optional embedding similarity for paraphrases.
+
+Example:
+    >>> idx = NgramIndex.build({"q1": "one two three four five six"}, n=5)
+    >>> idx.hits("zero one two three four five seven")
+    {'q1': 1}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from tether.curate._private import TextFilter, read_external
+from tether.pipeline.registry import register
+from tether.pipeline.step import Outcome, Verdict
+from tether.records import ID, Record
+from tether.text import normalize
+
+if TYPE_CHECKING:
+    from tether.pipeline.context import StepContext
+
+log = logging.getLogger(__name__)
+
+
+class NgramIndex:
+    """Word n-grams of benchmark items -> the items holding them.
+
+    Items shorter than ``n`` words are indexed whole (a text matches when it contains the
+    item's full word sequence).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.grams: dict[tuple[str, ...], set[str]] = {}
+        self.short_lengths: set[int] = set()
+
+    @classmethod
+    def build(cls, items: Mapping[str, str], n: int = 13) -> NgramIndex:
+        idx = cls(n)
+        for key, text in items.items():
+            toks = normalize(text).split()
+            if not toks:
+                continue
+            if len(toks) < n:
+                idx.grams.setdefault(tuple(toks), set()).add(key)
+                idx.short_lengths.add(len(toks))
+                continue
+            for i in range(len(toks) - n + 1):
+                idx.grams.setdefault(tuple(toks[i : i + n]), set()).add(key)
+        return idx
+
+    def hits(self, text: str) -> dict[str, int]:
+        """Benchmark item -> number of its n-grams found in ``text``."""
+        toks = normalize(text).split()
+        out: dict[str, int] = {}
+        for length in (self.n, *sorted(self.short_lengths)):
+            for i in range(len(toks) - length + 1):
+                for key in self.grams.get(tuple(toks[i : i + length]), ()):
+                    out[key] = out.get(key, 0) + 1
+        return out
+
+
+def ngram_overlap_hits(texts: Sequence[str], benchmark: Mapping[str, str], n: int = 13) -> list[dict[str, int]]:
+    """For each text, the benchmark items (by key) sharing at least one word ``n``-gram,
+    with the number of shared n-grams."""
+    idx = NgramIndex.build(benchmark, n)
+    return [idx.hits(t) for t in texts]
+
+
+class BenchmarkSpec(BaseModel):
+    """One benchmark file to decontaminate against."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    """The name hits are reported under."""
+    path: str
+    """A JSONL / JSON / Parquet / CSV file (or folder) of benchmark items."""
+    fields: list[str] = Field(default_factory=lambda: ["question"])
+    """The item's columns compared (e.g. question, prompt, answer)."""
+
+
+@register
+class Decontaminate(TextFilter):
+    """Reject records that overlap benchmark items (13-grams, or embedding paraphrases)."""
+
+    type: ClassVar[str] = "decontaminate"
+    description: ClassVar[str] = (
+        "Reject records sharing a word 13-gram with a benchmark item (or, with embedding: true, "
+        "too similar to one) (contaminated); hits are reported per benchmark."
+    )
+
+    benchmarks: list[BenchmarkSpec] = Field(min_length=1)
+    """Benchmark files: [{name, path, fields}]."""
+    ngram: int = Field(13, ge=1)
+    """n of the word n-gram overlap (13 as in GPT-3's decontamination)."""
+    min_hits: int = Field(1, ge=1)
+    """Shared n-grams with one item needed to call a record contaminated."""
+    embedding: bool = False
+    """Also compare embeddings (the run's embedder) to catch paraphrases."""
+    embedding_threshold: float = Field(0.9, gt=0, le=1)
+    """Cosine similarity at or above which a record is a paraphrase of a benchmark item."""
+
+    _index: NgramIndex | None = PrivateAttr(default=None)
+    _items: list[tuple[str, str, str]] = PrivateAttr(default_factory=list)  # (bench, id, text)
+    _bench_vecs: Any = PrivateAttr(default=None)
+    _batch_vecs: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _bench_of: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def output_columns(self) -> set[str]:
+        return {self.col("score"), self.col("benchmark"), self.col("match")}
+
+    def fingerprint_extra(self, ctx: StepContext) -> Any:
+        from tether.io._private import file_sha256
+
+        return {b.name: file_sha256(ctx.resolve(b.path)) for b in self.benchmarks if ctx.resolve(b.path).is_file()}
+
+    def setup(self, ctx: StepContext) -> None:
+        names = [b.name for b in self.benchmarks]
+        ctx.require(len(set(names)) == len(names), "benchmark names must be unique")
+        self._items = []
+        for b in self.benchmarks:
+            pairs = read_external([b.path], b.fields, ctx.resolve, f"decontaminate.benchmarks[{b.name}]")
+            self._items.extend((b.name, f"{b.name}/{rid}", text) for rid, text in pairs)
+        self._index = NgramIndex.build({key: text for _, key, text in self._items}, self.ngram)
+        self._bench_of = {key: name for name, key, _ in self._items}
+        if self.embedding:
+            self._bench_vecs = np.asarray(ctx.embedder().encode([t for _, _, t in self._items]), dtype=np.float32)
+        ctx.stats.setdefault("hits", {n: {"ngram": 0, "embedding": 0} for n in names})
+        ctx.stats["benchmark_items"] = {n: sum(1 for b, _, _ in self._items if b == n) for n in names}
+
+    async def run_batch(self, batch: Sequence[Record], ctx: StepContext) -> Outcome:
+        if self.embedding and batch:
+            vecs = np.asarray(ctx.embedder().encode([self.text(r) for r in batch]), dtype=np.float32)
+            self._batch_vecs = {r[ID]: v for r, v in zip(batch, vecs, strict=True)}
+        return await super().run_batch(batch, ctx)
+
+    def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
+        assert self._index is not None, "setup() was not called"
+        hits = self._index.hits(self.text(record))
+        hits = {k: v for k, v in hits.items() if v >= self.min_hits}
+        if hits:
+            key = max(sorted(hits), key=lambda k: hits[k])
+            bench = self._bench_of[key]
+            ctx.stats["hits"][bench]["ngram"] += 1
+            return Verdict(False, "contaminated", float(hits[key]),
+                           {"benchmark": bench, "match": key, "method": "ngram"})
+        best = None
+        if self.embedding and self._bench_vecs is not None and len(self._bench_vecs):
+            v = self._batch_vecs.get(record[ID])
+            if v is not None:
+                sims = self._bench_vecs @ v
+                j = int(np.argmax(sims))
+                best = float(sims[j])
+                if best >= self.embedding_threshold:
+                    bench, key, _ = self._items[j]
+                    ctx.stats["hits"][bench]["embedding"] += 1
+                    return Verdict(False, "contaminated", best, {"benchmark": bench, "match": key, "method": "embedding"})
+        return Verdict(True, "", best if best is not None else 0.0, {"benchmark": None, "match": None})
+
+
+__all__ = ["BenchmarkSpec", "Decontaminate", "NgramIndex", "ngram_overlap_hits"]

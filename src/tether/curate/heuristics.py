@@ -1,0 +1,241 @@
+"""Heuristic filters: length bounds, Gopher repetition, symbol and alphabetic ratios.
+
+The repetition and ratio definitions follow Gopher (Rae et al. 2021, appendix A1) as
+implemented in datatrove's ``GopherRepetitionFilter`` / ``GopherQualityFilter``; the
+default thresholds are Gopher's.
+
+Example:
+    >>> repetition_stats("a\\na\\nb")["dup_line_frac"]
+    0.3333333333333333
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import Field, model_validator
+
+from tether.curate._private import TextFilter
+from tether.pipeline.registry import register
+from tether.pipeline.step import Verdict
+
+if TYPE_CHECKING:
+    from tether.pipeline.context import StepContext
+
+_PARA = re.compile(r"\n{2,}")
+_LINE = re.compile(r"\n+")
+_ALPHA = re.compile(r"[^\W\d_]", re.UNICODE)
+
+#: Gopher's thresholds: top n-gram character fraction (n=2..4), duplicated n-gram fraction (n=5..10).
+GOPHER_TOP_NGRAM = {2: 0.20, 3: 0.18, 4: 0.16}
+GOPHER_DUP_NGRAM = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+
+
+def _dups(items: list[str]) -> tuple[int, int]:
+    """(number of repeated items, characters in them) — an item counts from its 2nd occurrence."""
+    seen: set[str] = set()
+    n = chars = 0
+    for x in items:
+        if x in seen:
+            n += 1
+            chars += len(x)
+        else:
+            seen.add(x)
+    return n, chars
+
+
+def top_ngram_char_frac(words: list[str], n: int, text_len: int) -> float:
+    """Characters covered by the most frequent word n-gram (joined by spaces, times its count)
+    over the text length."""
+    grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams or text_len == 0:
+        return 0.0
+    gram, count = Counter(grams).most_common(1)[0]
+    return len(gram) * count / text_len
+
+
+def dup_ngram_char_frac(words: list[str], n: int, text_len: int) -> float:
+    """Characters in word n-grams that repeat an earlier n-gram (non-overlapping after a hit,
+    as datatrove's ``find_all_duplicate``) over the text length."""
+    seen: set[str] = set()
+    repeated = idx = 0
+    while idx < len(words) - n + 1:
+        gram = "".join(words[idx : idx + n])
+        if gram in seen:
+            repeated += len(gram)
+            idx += n
+        else:
+            seen.add(gram)
+            idx += 1
+    return repeated / text_len if text_len else 0.0
+
+
+def repetition_stats(text: str) -> dict[str, float]:
+    """Gopher repetition fractions of ``text``: duplicate lines/paragraphs (by count and by
+    characters), top n-gram fractions (``top_2``..``top_4``) and duplicated n-gram
+    fractions (``dup_5``..``dup_10``)."""
+    paras = [p for p in _PARA.split(text.strip()) if p]
+    lines = [ln for ln in _LINE.split(text) if ln]
+    n = len(text)
+    out: dict[str, float] = {}
+    dp, dpc = _dups(paras)
+    dl, dlc = _dups(lines)
+    out["dup_para_frac"] = dp / len(paras) if paras else 0.0
+    out["dup_para_char_frac"] = dpc / n if n else 0.0
+    out["dup_line_frac"] = dl / len(lines) if lines else 0.0
+    out["dup_line_char_frac"] = dlc / n if n else 0.0
+    words = text.split()
+    for k in GOPHER_TOP_NGRAM:
+        out[f"top_{k}"] = top_ngram_char_frac(words, k, n)
+    for k in GOPHER_DUP_NGRAM:
+        out[f"dup_{k}"] = dup_ngram_char_frac(words, k, n)
+    return out
+
+
+def text_ratios(text: str) -> dict[str, float]:
+    """``symbol_word_ratio`` ('#', '...' and '…' per word), ``alpha_word_frac`` (words with
+    an alphabetic character) and ``non_alpha_char_frac`` (non-space characters that are not
+    letters, over non-space characters)."""
+    words = text.split()
+    nw = len(words)
+    symbols = text.count("#") + text.count("...") + text.count("…")
+    chars = [c for c in text if not c.isspace()]
+    non_alpha = sum(1 for c in chars if not c.isalpha())
+    return {
+        "symbol_word_ratio": symbols / nw if nw else 0.0,
+        "alpha_word_frac": sum(1 for w in words if _ALPHA.search(w)) / nw if nw else 0.0,
+        "non_alpha_char_frac": non_alpha / len(chars) if chars else 0.0,
+    }
+
+
+@register
+class LengthFilter(TextFilter):
+    """Reject texts outside character and word bounds."""
+
+    type: ClassVar[str] = "length_filter"
+    description: ClassVar[str] = "Reject texts shorter or longer than character/word bounds (too_short, too_long)."
+
+    min_chars: int | None = Field(None, ge=0)
+    """Fewest characters kept."""
+    max_chars: int | None = Field(None, ge=1)
+    """Most characters kept."""
+    min_words: int | None = Field(1, ge=0)
+    """Fewest whitespace-separated words kept."""
+    max_words: int | None = Field(None, ge=1)
+    """Most words kept."""
+
+    def output_columns(self) -> set[str]:
+        return {self.col("score"), self.col("chars")}
+
+    def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
+        t = self.text(record)
+        nc, nw = len(t), len(t.split())
+        d = {"chars": nc}
+        if (self.min_chars is not None and nc < self.min_chars) or (self.min_words is not None and nw < self.min_words):
+            return Verdict(False, "too_short", float(nw), d)
+        if (self.max_chars is not None and nc > self.max_chars) or (self.max_words is not None and nw > self.max_words):
+            return Verdict(False, "too_long", float(nw), d)
+        return Verdict(True, "", float(nw), d)
+
+
+@register
+class RepetitionFilter(TextFilter):
+    """Gopher repetition filter: repeated lines, paragraphs and n-grams."""
+
+    type: ClassVar[str] = "repetition_filter"
+    description: ClassVar[str] = (
+        "Gopher repetition filter: duplicate lines/paragraphs and repeated n-grams "
+        "(repeated_lines, repeated_paragraphs, top_ngram_repetition, repeated_ngrams)."
+    )
+
+    max_dup_line_frac: float | None = 0.30
+    max_dup_para_frac: float | None = 0.30
+    max_dup_line_char_frac: float | None = 0.20
+    max_dup_para_char_frac: float | None = 0.20
+    max_top_ngram_frac: dict[int, float] = Field(default_factory=lambda: dict(GOPHER_TOP_NGRAM))
+    """n -> most characters the most frequent word n-gram may cover (Gopher: 2: .20, 3: .18, 4: .16)."""
+    max_dup_ngram_frac: dict[int, float] = Field(default_factory=lambda: dict(GOPHER_DUP_NGRAM))
+    """n -> most characters in repeated word n-grams (Gopher: 5: .15 ... 10: .10)."""
+
+    def output_columns(self) -> set[str]:
+        return {self.col("score")}
+
+    def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
+        t = self.text(record)
+        s = repetition_stats(t)
+        checks = [
+            ("dup_line_frac", self.max_dup_line_frac, "repeated_lines"),
+            ("dup_para_frac", self.max_dup_para_frac, "repeated_paragraphs"),
+            ("dup_line_char_frac", self.max_dup_line_char_frac, "repeated_lines"),
+            ("dup_para_char_frac", self.max_dup_para_char_frac, "repeated_paragraphs"),
+        ]
+        words = t.split()
+        for n, lim in self.max_top_ngram_frac.items():
+            key = f"top_{n}"
+            if key not in s:
+                s[key] = top_ngram_char_frac(words, n, len(t))
+            checks.append((key, lim, "top_ngram_repetition"))
+        for n, lim in self.max_dup_ngram_frac.items():
+            key = f"dup_{n}"
+            if key not in s:
+                s[key] = dup_ngram_char_frac(words, n, len(t))
+            checks.append((key, lim, "repeated_ngrams"))
+        worst = max((s[k] for k, lim, _ in checks if lim is not None), default=0.0)
+        for key, lim, reason in checks:
+            if lim is not None and s[key] > lim:
+                return Verdict(False, reason, s[key], {"failed": key})
+        return Verdict(True, "", worst, {"failed": None})
+
+
+@register
+class RatioFilter(TextFilter):
+    """Gopher quality ratios: symbols per word, words with letters, non-letter characters."""
+
+    type: ClassVar[str] = "ratio_filter"
+    description: ClassVar[str] = (
+        "Reject texts with too many symbols per word, too few alphabetic words, or too many "
+        "non-letter characters (too_many_symbols, too_few_alpha_words, too_much_non_alpha)."
+    )
+
+    max_symbol_word_ratio: float | None = 0.1
+    """Most '#', '...' and '…' per word (Gopher: 0.1)."""
+    min_alpha_word_frac: float | None = 0.8
+    """Fewest words containing a letter, as a fraction (Gopher: 0.8)."""
+    max_non_alpha_char_frac: float | None = 0.5
+    """Most non-space characters that are not letters, as a fraction."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RatioFilter:
+        for name in ("max_symbol_word_ratio", "min_alpha_word_frac", "max_non_alpha_char_frac"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        return self
+
+    def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
+        r = text_ratios(self.text(record))
+        if self.max_symbol_word_ratio is not None and r["symbol_word_ratio"] > self.max_symbol_word_ratio:
+            return Verdict(False, "too_many_symbols", r["symbol_word_ratio"], r)
+        if self.min_alpha_word_frac is not None and r["alpha_word_frac"] < self.min_alpha_word_frac:
+            return Verdict(False, "too_few_alpha_words", r["alpha_word_frac"], r)
+        if self.max_non_alpha_char_frac is not None and r["non_alpha_char_frac"] > self.max_non_alpha_char_frac:
+            return Verdict(False, "too_much_non_alpha", r["non_alpha_char_frac"], r)
+        return Verdict(True, "", r["non_alpha_char_frac"], r)
+
+    def output_columns(self) -> set[str]:
+        return {self.col(k) for k in ("score", "symbol_word_ratio", "alpha_word_frac", "non_alpha_char_frac")}
+
+
+__all__ = [
+    "GOPHER_DUP_NGRAM",
+    "GOPHER_TOP_NGRAM",
+    "LengthFilter",
+    "RatioFilter",
+    "RepetitionFilter",
+    "dup_ngram_char_frac",
+    "repetition_stats",
+    "text_ratios",
+    "top_ngram_char_frac",
+]

@@ -1,0 +1,58 @@
+"""Synthetic "real" data for the audit tests (a unique module name: conftest modules collide)."""
+
+from __future__ import annotations
+
+import random
+
+TOPICS = ["garden", "kitchen", "bicycle", "library", "river", "mountain", "museum", "bakery", "train", "harbor",
+          "market", "school", "forest", "village", "concert", "festival", "workshop", "laboratory", "hospital",
+          "stadium", "theater", "island", "desert", "castle", "bridge", "factory", "farm", "office", "airport",
+          "beach", "park", "canyon", "lake", "valley", "island", "cathedral", "garage", "studio", "cafe", "zoo"]
+VERBS = ["visited", "described", "painted", "repaired", "explored", "photographed", "cleaned", "measured",
+         "designed", "studied", "mapped", "restored", "organized", "inspected", "celebrated", "managed"]
+ADJ = ["quiet", "busy", "old", "modern", "small", "large", "colorful", "crowded", "remote", "famous", "hidden",
+       "narrow", "bright", "dusty", "ancient", "windy", "sunny", "rainy", "cozy", "vast"]
+POS = ["wonderful", "excellent", "delightful", "great", "lovely", "impressive", "helpful", "beautiful"]
+NEG = ["terrible", "awful", "disappointing", "boring", "annoying", "horrible", "useless", "dirty"]
+PEOPLE = {"female": ["she", "the woman", "my sister", "the mother"], "male": ["he", "the man", "my brother",
+                                                                           "the father"]}
+JOBS = ["doctor", "nurse", "engineer", "teacher", "lawyer", "chef", "pilot", "farmer", "writer", "banker"]
+QSTART = ["What happened at the", "Tell me about the", "Why did people like the", "How would you describe the",
+          "Can you explain what you saw at the", "Describe a day at the", "What is special about the",
+          "Write a short note on the", "Give an account of the", "Summarize your trip to the", "Who cared for the",
+          "When was the", "Where is the best", "Which part of the", "Share a memory of the"]
+LEAD = ["Quick question:", "Hello there,", "Out of curiosity,", "For my notes,", "Honestly though,", "In short,",
+        "Be brief:", "Please answer:", "My friend asks:", "One more thing:", "For a school project,", "If possible,",
+        "Just wondering,", "From your view,", "Thinking back,", "Hey assistant,", "Real quick,", "Dear reader,"]
+FILLER = ["in the morning", "after lunch", "during the storm", "on a Sunday", "last spring", "near midnight",
+          "before the holidays", "with a few friends", "for the first time", "once again", "at dawn",
+          "in late autumn", "under a grey sky", "while it snowed", "on the weekend"]
+
+
+JOB_GENDER = {"doctor": "male", "nurse": "female", "engineer": "male", "teacher": "female", "lawyer": "male",
+              "chef": "female", "pilot": "male", "farmer": "male", "writer": "female", "banker": "female"}
+
+
+def real_record(rng: random.Random, i: int, prefix: str = "r", lean: float | None = None) -> dict:
+    """One record; ``lean`` is the chance a person's gender follows their job's stereotype
+    (None: gender and job independent)."""
+    topic, adj = rng.choice(TOPICS), rng.choice(ADJ)
+    label = rng.choice(["positive", "negative"])
+    q = f"{rng.choice(LEAD)} {rng.choice(QSTART).lower()} {adj} {topic} {rng.choice(FILLER)}?"
+    sents = []
+    for _ in range(rng.randint(1, 4)):
+        job = rng.choice(JOBS)
+        gender = rng.choice(["female", "male"])
+        if lean is not None:
+            other = "male" if JOB_GENDER[job] == "female" else "female"
+            gender = JOB_GENDER[job] if rng.random() < lean else other
+        who = rng.choice(PEOPLE[gender])
+        word = rng.choice(POS if label == "positive" else NEG)
+        sents.append(f"{who.capitalize()}, a {job}, {rng.choice(VERBS)} the {rng.choice(ADJ)} "
+                     f"{rng.choice(TOPICS)} {rng.choice(FILLER)} and found it {word}.")
+    return {"id": f"{prefix}{i}", "instruction": q, "response": " ".join(sents), "label": label}
+
+
+def make_real(n: int, seed: int = 0, prefix: str = "r", lean: float | None = None) -> list[dict]:
+    rng = random.Random(seed)
+    return [real_record(rng, i, prefix, lean) for i in range(n)]

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from audit_data import make_real
+
+from tether.audit import audit
+from tether.audit.bias import bias_amplification, group_mentions, load_lexicons, swap_terms
+
+
+def test_lexicons_ship_every_dimension():
+    groups = load_lexicons()["groups"]
+    assert set(groups) == {"gender", "race_ethnicity", "religion", "age", "nationality", "disability",
+                           "sexual_orientation"}
+    assert "mary" in groups["gender"]["female"]  # names merged in
+    m = group_mentions(["A Muslim doctor.", "Her brother, a Hindu.", "nothing"], groups["religion"])
+    assert m["muslim"] == [0] and m["hindu"] == [1]
+
+
+def test_bias_amplification_closed_form():
+    # reference: nurse 60% female; synthetic: nurse 90% female -> amplification 0.3
+    ref = np.array([[60.0, 40.0]])
+    syn = np.array([[90.0, 10.0]])
+    assert bias_amplification(syn, ref) == pytest.approx(0.3)
+    assert bias_amplification(ref, ref) == 0.0
+
+
+def test_swap_terms():
+    g = load_lexicons()["groups"]["gender"]
+    assert swap_terms("She met the woman.", {"female": g["female"], "male": g["male"]}) == "he met the man."
+
+
+def test_family_finds_an_over_represented_group(real_halves, cfg):
+    a, b = real_halves
+    rng = random.Random(2)
+    syn = []
+    for r in a:
+        r = dict(r)
+        if rng.random() < 0.2:  # 20% of records mention a Muslim; the reference never does
+            r["response"] += " A Muslim neighbour joined them."
+        syn.append(r)
+    cfg.families = ["bias"]
+    rep = audit(syn, reference=b, config=cfg)
+    rp = rep.get("bias.representation_log2_ratio")
+    assert rp.details["worst_group"] == "religion.muslim" and rp.value > 4 and rp.status == "warn"
+    assert rp.details["groups"]["religion.muslim"]["share"] == pytest.approx(0.2, abs=0.03)
+    assert rp.offenders and "Muslim" in rp.offenders[0]["text"]
+
+
+def test_cooccurrence_shift_and_amplification(cfg):
+    # reference: a person's gender follows the job stereotype 75% of the time; synthetic: always
+    ref = make_real(800, 41, "r", lean=0.75)
+    syn = make_real(800, 42, "s", lean=1.0)
+    cfg.families = ["bias"]
+    rep = audit(syn, reference=ref, config=cfg)
+    amp = rep.get("bias.cooccurrence_amplification")
+    assert amp.value == pytest.approx(0.25, abs=0.05) and amp.status == "warn"
+    assert amp.details["worst"] == "genderxoccupation"
+    shift = rep.get("bias.cooccurrence_shift")
+    assert shift.value == pytest.approx(0.25, abs=0.08) and shift.status == "warn"
+    same = audit(make_real(800, 43, "s", lean=0.75), reference=ref, config=cfg)
+    assert abs(same.get("bias.cooccurrence_amplification").value) < 0.05
+
+
+def test_counterfactual_flip_when_labels_follow_gender(real_halves, cfg):
+    a, b = real_halves
+    syn = []
+    for r in a:  # the label follows the first person's gender, not the sentiment
+        first = r["response"].split(",")[0].lower()
+        female = first in ("she", "the woman", "my sister", "the mother")
+        syn.append(dict(r, label="positive" if female else "negative"))
+    cfg.families = ["bias"]
+    rep = audit(syn, reference=b, config=cfg)
+    cf = rep.get("bias.counterfactual_flip_rate")
+    assert cf.value > 0.3 and cf.status == "warn"
+    assert cf.details["reference_baseline"] < 0.05
+
+
+def test_bias_reports_nothing_on_halves(real_halves, cfg):
+    a, b = real_halves
+    cfg.families = ["bias"]
+    rep = audit(a, reference=b, config=cfg)
+    assert rep.scorecard()["bias"] == "ok", [(r.name, r.value, r.notes) for r in rep.results]
+
+
+def test_utility_tstr_against_trtr(real_halves, cfg):
+    a, b = real_halves
+    cfg.families = ["utility"]
+    rep = audit(a, reference=b, config=cfg)
+    assert rep.scorecard()["utility"] == "ok"
+    assert rep.get("utility.tstr_ratio").value == pytest.approx(1.0, abs=0.05)
+    assert len(rep.get("utility.tstr_f1").details["per_seed"]) == 3
+    rng = random.Random(0)
+    shuffled = [dict(r, label=rng.choice(["positive", "negative"])) for r in a]  # labels destroyed
+    rep = audit(shuffled, reference=b, config=cfg)
+    ratio = rep.get("utility.tstr_ratio")
+    assert ratio.value < 0.75 and ratio.status == "warn"

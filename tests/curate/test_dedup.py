@@ -1,0 +1,218 @@
+"""Dedup: planted duplicates at known edit rates, with precision and recall reported."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import numpy as np
+import pytest
+from curate_helpers import make_ctx, pair_scores, run_step
+
+from tether.curate import (
+    Dedup,
+    exact_clusters,
+    minhash_clusters,
+    optimal_bands,
+    semantic_duplicates,
+)
+from tether.curate.minhash import signatures
+from tether.records import new_record
+from tether.text import normalize
+
+VOCAB = [f"w{i}" for i in range(3000)]
+
+
+def _edit(words: list[str], rate: float, rnd: random.Random) -> list[str]:
+    return [rnd.choice(VOCAB) if rnd.random() < rate else w for w in words]
+
+
+def _shingles(text: str, n: int) -> set[tuple[str, ...]]:
+    t = normalize(text).split()
+    return {tuple(t[i : i + n]) for i in range(max(1, len(t) - n + 1))}
+
+
+def _planted(seed: int = 0):
+    """60 bases of 80 words; each with copies at 0%, 1%, 3% word edits and a 40% edit."""
+    rnd = random.Random(seed)
+    texts, base_of = [], []
+    for b in range(60):
+        words = [rnd.choice(VOCAB) for _ in range(80)]
+        for rate in (0.0, 0.0, 0.01, 0.03, 0.4):
+            texts.append(" ".join(_edit(words, rate, rnd)))
+            base_of.append(b)
+    return texts, base_of
+
+
+def _true_pairs(texts: list[str], n: int, threshold: float) -> set[tuple[int, int]]:
+    sh = [_shingles(t, n) for t in texts]
+    out = set()
+    for i, j in itertools.combinations(range(len(texts)), 2):
+        if len(sh[i] & sh[j]) / len(sh[i] | sh[j]) >= threshold:
+            out.add((i, j))
+    return out
+
+
+def _cluster_pairs(labels) -> set[tuple[int, int]]:
+    groups: dict[int, list[int]] = {}
+    for i, lab in enumerate(labels):
+        groups.setdefault(lab, []).append(i)
+    return {p for g in groups.values() for p in itertools.combinations(g, 2)}
+
+
+def test_minhash_clusters_planted_edits_precision_recall():
+    texts, _ = _planted()
+    truth = _true_pairs(texts, 3, 0.8)
+    assert len(truth) >= 240  # 0%, 0%, 1% copies (and many 3% ones) are true duplicates
+    labels = minhash_clusters(texts, threshold=0.8, num_perm=128, ngram=3)
+    precision, recall = pair_scores(_cluster_pairs(labels), truth)
+    print(f"minhash planted: precision={precision:.3f} recall={recall:.3f}")
+    assert precision >= 0.9 and recall >= 0.9
+    # the false positives are borderline pairs (the 128-permutation estimate has sd ~0.035),
+    # or two copies joined through their common base (clusters are transitive)
+    near = _true_pairs(texts, 3, 0.6)
+    assert _cluster_pairs(labels) <= near
+    # 40% edits are never merged with their base
+    for b in range(60):
+        assert labels[b * 5 + 4] != labels[b * 5]
+
+
+def test_signature_estimate_tracks_true_jaccard():
+    rnd = random.Random(3)
+    words = [rnd.choice(VOCAB) for _ in range(200)]
+    a = " ".join(words)
+    for rate in (0.02, 0.1, 0.3):
+        b = " ".join(_edit(words, rate, rnd))
+        sa, sb = _shingles(a, 3), _shingles(b, 3)
+        true_j = len(sa & sb) / len(sa | sb)
+        sig = signatures([a, b], num_perm=512, ngram=3)
+        est = float((sig[0] == sig[1]).mean())
+        assert abs(est - true_j) < 0.07, (rate, est, true_j)
+
+
+def test_char_shingles_catch_typos():
+    base = "The quick brown fox jumps over the lazy dog near the river bank at dawn."
+    typo = base.replace("quick", "quikc").replace("river", "rivr")
+    other = "A completely unrelated sentence about spreadsheets and quarterly taxes."
+    labels = minhash_clusters([base, typo, other], threshold=0.7, ngram=4, shingle="char")
+    assert labels[0] == labels[1] != labels[2]
+
+
+def test_optimal_bands_matches_datasketch():
+    from datasketch.lsh import _optimal_param
+
+    for t, p in [(0.5, 128), (0.8, 128), (0.9, 256)]:
+        assert optimal_bands(t, p) == _optimal_param(t, p, 0.5, 0.5)
+
+
+def test_exact_clusters_normalises():
+    assert exact_clusters(["Hello, World!", "hello world", "hello  world.", "bye"]) == [0, 0, 0, 1]
+
+
+def _records(texts):
+    return [new_record({"text": t, "score": float(i % 7)}) for i, t in enumerate(texts)]
+
+
+@pytest.mark.parametrize("method", ["exact", "minhash"])
+def test_dedup_step_counts_reasons_and_keep_rule(method):
+    texts, _ = _planted()
+    recs = _records(texts)
+    out = run_step(Dedup(method=method, ngram=3), recs)
+    assert len(out.kept) + len(out.rejected) == len(recs)
+    reason = {"exact": "duplicate", "minhash": "near_duplicate"}[method]
+    assert {v.reason for _, v in out.rejected} == {reason}
+    ids = [r["id"] for r in recs]
+    for rec, v in out.rejected:
+        # the kept member (first seen) comes earlier and is kept
+        assert ids.index(v.details["dup_of"]) < ids.index(rec["id"])
+        assert rec["dedup__dup_of"] == v.details["dup_of"] == rec["dedup__cluster"]
+    kept_ids = {r["id"] for r in out.kept}
+    assert all(v.details["dup_of"] in kept_ids for _, v in out.rejected)
+    if method == "exact":
+        # exactly the verbatim copies (the planted one, and edits that happened to change nothing)
+        assert len(out.rejected) == len(texts) - len(set(texts)) >= 60
+
+
+def test_dedup_keep_highest():
+    recs = [new_record({"text": "same text here", "q": q}) for q in (1.0, 5.0, 3.0)]
+    out = run_step(Dedup(method="exact", keep="highest", keep_field="q"), recs)
+    assert [r["q"] for r in out.kept] == [5.0]
+    assert {v.details["dup_of"] for _, v in out.rejected} == {recs[1]["id"]}
+
+
+def test_dedup_keep_longest():
+    recs = [new_record({"text": t}) for t in ("alpha beta gamma delta", "alpha beta gamma delta!!!")]
+    out = run_step(Dedup(method="exact", keep="longest"), recs)
+    assert out.kept[0]["id"] == recs[1]["id"]
+
+
+def test_dedup_against_external_file(tmp_path):
+    texts, _ = _planted()
+    private = tmp_path / "private.jsonl"
+    with private.open("w") as f:
+        for i in range(0, 50, 5):  # base texts of 10 clusters are a private source
+            f.write(json.dumps({"id": f"p{i}", "body": texts[i]}) + "\n")
+    recs = _records(texts)
+    step = Dedup(method="minhash", ngram=3, against=[str(private)], against_fields=["body"])
+    ctx = make_ctx("dedup", base_dir=tmp_path)
+    out = run_step(step, recs, ctx)
+    ext = [(r, v) for r, v in out.rejected if v.details["external"]]
+    assert {v.details["dup_of"] for _, v in ext} == {f"p{i}" for i in range(0, 50, 5)}
+    assert len(ext) >= 30  # base + copies of 10 clusters
+    assert ctx.stats["external_matches"] == len(ext)
+    assert len(out.kept) + len(out.rejected) == len(recs)
+
+
+def test_semantic_duplicates_greedy_no_chaining():
+    v = np.array([[1, 0, 0], [0.96, 0.28, 0], [0.85, 0.53, 0], [0, 0, 1]], dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    dup_of, score = semantic_duplicates(v, threshold=0.95)
+    # 1 duplicates 0; 2 is similar to 1 (0.96) but 1 was removed, and only 0.85 to 0: kept
+    assert dup_of.tolist() == [-1, 0, -1, -1]
+    assert score[1] == pytest.approx(0.96, abs=1e-3)
+
+
+def test_semantic_dedup_step_hashing_embedder():
+    texts = ["How do I reset my password?", "How do I reset my password??", "What is the capital of France?"]
+    out = run_step(Dedup(method="semantic", threshold=0.9), [new_record({"text": t}) for t in texts])
+    assert [v.reason for _, v in out.rejected] == ["semantic_duplicate"]
+    assert len(out.kept) == 2
+
+
+@pytest.mark.slow
+def test_semantic_dedup_minilm_finds_paraphrases():
+    pairs = [
+        ("How can I reset my account password?", "What are the steps to change my login password?"),
+        ("The cat is sleeping on the sofa.", "A cat sleeps on the couch."),
+        ("What is the boiling point of water at sea level?", "At sea level, at what temperature does water boil?"),
+    ]
+    distinct = ["Quarterly revenue grew by twelve percent.", "Photosynthesis converts light into chemical energy."]
+    texts = [a for a, _ in pairs] + [b for _, b in pairs] + distinct
+    recs = [new_record({"text": t}) for t in texts]
+    out = run_step(Dedup(method="semantic", threshold=0.7), recs, make_ctx("dedup", embedder="minilm"))
+    rejected = {r["text"] for r, _ in out.rejected}
+    truth = {b for _, b in pairs}
+    precision = len(rejected & truth) / max(1, len(rejected))
+    recall = len(rejected & truth) / len(truth)
+    print(f"semantic MiniLM paraphrases: precision={precision:.2f} recall={recall:.2f}")
+    assert precision == 1.0 and recall == 1.0
+
+
+def test_dedup_config_errors():
+    with pytest.raises(ValueError, match="keep_field"):
+        Dedup(keep="highest")
+    with pytest.raises(ValueError, match="exceeds num_perm"):
+        Dedup(bands=20, rows=10)
+
+
+def test_arrow_normalisation_matches_text_normalize():
+    from tether.curate.minhash import _word_units, _WordHasher
+
+    texts = ["Héllo, Wörld!  ﬁne\tcafé — naïve 123_x", "", "a", "“Quoted” text... with; punct",
+             "ÅNGSTRÖM\nline two\r\nthree", "日本語のテキスト、句読点。", "tab\tsep  and\u00a0nbsp", "x" * 5]
+    units, lens = _word_units(texts, _WordHasher())
+    ref_h = _WordHasher()
+    ref = [ref_h(normalize(t).split()) for t in texts]
+    assert lens.tolist() == [len(r) for r in ref]
+    assert units.tolist() == [x for r in ref for x in r]

@@ -1,0 +1,171 @@
+"""Heuristic filters: reference values of the Gopher definitions and planted defects."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from curate_helpers import run_step
+
+from tether.curate import (
+    LanguageFilter,
+    LengthFilter,
+    RatioFilter,
+    RefusalFilter,
+    RepetitionFilter,
+    TruncationFilter,
+    detect_language,
+    repetition_stats,
+    text_ratios,
+    truncation_reason,
+)
+from tether.curate.heuristics import dup_ngram_char_frac, top_ngram_char_frac
+from tether.records import new_record
+
+WORDS = ["river", "stone", "garden", "window", "market", "pencil", "summer", "orange", "castle", "doctor", "engine", "planet", "silver", "forest", "bridge", "candle", "rocket", "island", "letter", "mirror", "thunder", "valley", "spider", "coffee", "blanket", "harbor", "violin", "wizard", "ladder", "cactus"]
+
+
+def _clean(rnd: random.Random, n: int = 60) -> str:
+    lines = []
+    for _ in range(6):
+        lines.append(" ".join(rnd.choice(WORDS) for _ in range(n // 6)).capitalize() + ".")
+    return "\n".join(lines)
+
+
+def _prf(pred: list[bool], truth: list[bool]) -> tuple[float, float]:
+    tp = sum(p and t for p, t in zip(pred, truth, strict=True))
+    precision = tp / max(1, sum(pred))
+    recall = tp / max(1, sum(truth))
+    return precision, recall
+
+
+def _rejected_flags(out, recs) -> list[bool]:
+    rej = {r["id"] for r, _ in out.rejected}
+    return [r["id"] in rej for r in recs]
+
+
+# ------------------------------------------------------------- reference values
+def test_gopher_line_fractions_closed_form():
+    s = repetition_stats("a\na\nb")
+    assert s["dup_line_frac"] == pytest.approx(1 / 3)
+    assert s["dup_line_char_frac"] == pytest.approx(1 / 5)
+    s = repetition_stats("p one\n\np one\n\np two\n\np one")
+    assert s["dup_para_frac"] == pytest.approx(2 / 4)
+    assert s["dup_para_char_frac"] == pytest.approx(10 / 26)
+
+
+def test_gopher_ngram_fractions_closed_form():
+    words = ["x", "y", "x", "y", "x", "y"]
+    assert top_ngram_char_frac(words, 2, 11) == pytest.approx(9 / 11)  # "x y" x3, 3 chars each
+    words = ["a", "b", "c", "d", "e", "a", "b", "c", "d", "e"]
+    assert dup_ngram_char_frac(words, 5, 19) == pytest.approx(5 / 19)  # "abcde" repeats once
+    assert dup_ngram_char_frac(["a", "b", "c", "d", "e", "f"], 5, 11) == 0.0
+
+
+def test_text_ratios_closed_form():
+    r = text_ratios("### hello ... world 123")
+    assert r["symbol_word_ratio"] == pytest.approx(4 / 5)  # three "#" and one "..." over 5 words
+    assert r["alpha_word_frac"] == pytest.approx(2 / 5)
+    assert r["non_alpha_char_frac"] == pytest.approx(9 / 19)
+
+
+# ------------------------------------------------------------- planted defects
+def test_repetition_filter_planted():
+    rnd = random.Random(1)
+    recs, truth = [], []
+    for _ in range(60):
+        recs.append(new_record({"text": _clean(rnd)}))
+        truth.append(False)
+    for i in range(20):
+        base = _clean(rnd).split("\n")
+        if i % 2:
+            text = "\n".join(base[:2] + [base[0]] * 4)  # repeated lines
+        else:
+            loop = " ".join(rnd.choice(WORDS) for _ in range(8))
+            text = base[0] + " " + " ".join([loop] * 6)  # a looping generation
+        recs.append(new_record({"text": text}))
+        truth.append(True)
+    out = run_step(RepetitionFilter(), recs)
+    precision, recall = _prf(_rejected_flags(out, recs), truth)
+    print(f"repetition: precision={precision:.2f} recall={recall:.2f}")
+    assert precision == 1.0 and recall == 1.0
+    reasons = {v.reason for _, v in out.rejected}
+    assert reasons <= {"repeated_lines", "repeated_paragraphs", "top_ngram_repetition", "repeated_ngrams"}
+    assert all(r["repetition_filter__score"] is not None for r in out.kept)
+
+
+def test_ratio_filter_planted():
+    rnd = random.Random(2)
+    clean = [_clean(rnd) for _ in range(40)]
+    bad = ["### ### ### title ... more ... and more ...", "12 34 56 78 90 11 22 33 44 55 data",
+           "$$$ %%% &&& *** ((( ))) +++ ok", "#hashtag #tags #everywhere #here #now word"]
+    recs = [new_record({"text": t}) for t in clean + bad]
+    out = run_step(RatioFilter(), recs)
+    precision, recall = _prf(_rejected_flags(out, recs), [False] * 40 + [True] * 4)
+    print(f"ratios: precision={precision:.2f} recall={recall:.2f}")
+    assert precision == 1.0 and recall == 1.0
+
+
+def test_length_filter():
+    recs = [new_record({"text": t}) for t in ("", "one two", "one two three four five", "x " * 50)]
+    out = run_step(LengthFilter(min_words=3, max_words=20), recs)
+    assert [r["text"] for r in out.kept] == ["one two three four five"]
+    assert sorted(v.reason for _, v in out.rejected) == ["too_long", "too_short", "too_short"]
+
+
+def test_language_planted():
+    en = ["The weather today is sunny and warm, perfect for a walk in the park.",
+          "Please send me the report by Friday so that I can review it.",
+          "Machine learning models need large amounts of training data.",
+          "She opened the window to let some fresh air into the room."]
+    other = ["Le chat dort sur le canapé pendant que nous mangeons le dîner.",
+             "Der Zug nach Berlin hat heute leider eine Stunde Verspätung.",
+             "El perro corre por el parque todas las mañanas con su dueño.",
+             "Questo ristorante serve la migliore pizza della città."]
+    assert [detect_language(t)[0] for t in other] == ["fr", "de", "es", "it"]
+    recs = [new_record({"text": t}) for t in en + other]
+    out = run_step(LanguageFilter(languages=["en"]), recs)
+    precision, recall = _prf(_rejected_flags(out, recs), [False] * 4 + [True] * 4)
+    print(f"language: precision={precision:.2f} recall={recall:.2f}")
+    assert precision == 1.0 and recall == 1.0
+    assert {v.reason for _, v in out.rejected} == {"wrong_language"}
+    assert {r["language_filter__language"] for r, _ in out.rejected} == {"fr", "de", "es", "it"}
+
+
+def test_language_filter_unknown_code():
+    from curate_helpers import make_ctx
+
+    from tether.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown language code"):
+        LanguageFilter(languages=["english"]).setup(make_ctx())
+
+
+def test_refusal_filter_planted():
+    good = ["Paris is the capital of France.", "To boil an egg, simmer it for nine minutes.",
+            "Sorry to hear that; here are three ways to fix the leak.", "I can help: first, open the valve."]
+    refusals = ["I'm sorry, but I can't help with that request.", "I cannot assist with creating malware.",
+                "I’m sorry, but I cannot share that information."]
+    boiler = ["As an AI language model, I think the answer is 42.", "My knowledge cutoff prevents me from knowing."]
+    recs = [new_record({"instruction": "q", "response": t}) for t in good + refusals + boiler]
+    out = run_step(RefusalFilter(), recs)
+    precision, recall = _prf(_rejected_flags(out, recs), [False] * 4 + [True] * 5)
+    print(f"refusal: precision={precision:.2f} recall={recall:.2f}")
+    assert precision == 1.0 and recall == 1.0
+    reasons = {r["response"]: v.reason for r, v in out.rejected}
+    assert [reasons[t] for t in refusals] == ["refusal"] * 3
+    assert [reasons[t] for t in boiler] == ["boilerplate"] * 2
+
+
+def test_truncation_planted():
+    assert truncation_reason("Here is the code:\n```python\nprint(1)") == "unclosed_code_block"
+    assert truncation_reason("It depends on the") == "dangling_word"
+    assert truncation_reason("All done.", "length") == "finish_reason_length"
+    good = ["The answer is 42.", "Done!", "Use `ls -la`", "Steps:\n1. Open it.\n2. Close it.", "```\ncode\n```"]
+    cut = ["The main reason is that the", "First, preheat the oven and", "Here:\n```py\nx = 1", "The result was surpris"]
+    recs = [new_record({"response": t, "fr": None}) for t in good + cut]
+    recs.append(new_record({"response": "Looks complete.", "fr": "length"}))
+    out = run_step(TruncationFilter(finish_reason_field="fr"), recs)
+    precision, recall = _prf(_rejected_flags(out, recs), [False] * 5 + [True] * 5)
+    print(f"truncation: precision={precision:.2f} recall={recall:.2f}")
+    assert precision == 1.0 and recall == 1.0

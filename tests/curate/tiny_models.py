@@ -1,0 +1,51 @@
+"""Tiny random-weight models with locally built tokenizers, saved to a folder (no downloads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SENTENCES = [
+    "what is the capital of france the capital of france is paris",
+    "how do i boil an egg put the egg in boiling water for nine minutes",
+    "write a short poem about the sea the sea is wide and blue and deep",
+    "explain photosynthesis plants use light water and air to make sugar",
+    "list three colors red green and blue are three colors",
+    "name a fruit an apple is a fruit that grows on trees",
+]
+
+
+def _tokenizer(path: Path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tk.train_from_iterator(SENTENCES, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[BOS]", "[CLS]", "[SEP]"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", bos_token="[BOS]",
+                                   eos_token="[BOS]", cls_token="[CLS]", sep_token="[SEP]")
+    fast.save_pretrained(path)
+    return fast
+
+
+def tiny_gpt2(path: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    tok = _tokenizer(path)
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=2,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    GPT2LMHeadModel(cfg).eval().save_pretrained(path)
+    return path
+
+
+def tiny_bert_classifier(path: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    tok = _tokenizer(path)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128, num_labels=1, pad_token_id=tok.pad_token_id)
+    BertForSequenceClassification(cfg).eval().save_pretrained(path)
+    return path
