@@ -50,7 +50,8 @@ def respond(req: LLMRequest) -> str:
     text = request_text(req)
     if schema_name(req) == "QAPairs":
         n = int(re.search(r"Write (\d+) question-answer pair", text)[1])
-        found = sentences(fenced(text)[0], min_words=8)
+        # whole sentences only: a chunk can start mid-sentence
+        found = [s for s in sentences(fenced(text)[0], min_words=8) if s[0].isupper()]
         pairs = [{"question": question_for(s), "answer": s} for s in found[: max(n - 1, 1)]]
         return json.dumps({"pairs": [*pairs, PLANTED][:n] if n > 1 else pairs})
     source = fenced(text)[0]
