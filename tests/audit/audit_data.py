@@ -1,4 +1,10 @@
-"""Synthetic "real" data for the audit tests (a unique module name: conftest modules collide)."""
+"""A generator of "real" data for the audit tests, and defects to plant on top of it.
+
+The data are templated but varied sentences from word lists with randomness: questions and
+answers about everyday topics, a sentiment label, and mentions of people (gender and
+occupation drawn independently). Two halves of one generated set play "two halves of one
+real dataset".
+"""
 
 from __future__ import annotations
 

@@ -1,15 +1,9 @@
-"""A generator of "real" data for the audit tests, and defects to plant on top of it.
-
-The data are templated but varied sentences from word lists with randomness: questions and
-answers about everyday topics, a sentiment label, and mentions of people (gender and
-occupation drawn independently). Two halves of one generated set play "two halves of one
-real dataset".
-"""
+"""Fixtures of the audit tests; the data generator lives in audit_data.py."""
 
 from __future__ import annotations
 
 import pytest
-from audit_data import make_real, real_record  # noqa: F401
+from audit_data import make_real
 
 from tether.audit import AuditConfig
 from tether.embed import Embedder, EmbedderConfig

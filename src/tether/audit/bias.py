@@ -142,20 +142,33 @@ def swap_terms(text: str, groups: Mapping[str, Sequence[str]]) -> str:
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
+def _sentences(texts: Sequence[str]) -> list[str]:
+    return [s.lower() for t in texts for s in _SENT.split(t) if s.strip()]
+
+
+def _group_matrix(sents: Sequence[str], groups: Mapping[str, Sequence[str]]) -> np.ndarray:
+    pats = [_pattern(tuple(terms)) for terms in groups.values()]
+    out = np.zeros((len(sents), len(pats)))
+    for j, p in enumerate(pats):
+        out[:, j] = [1.0 if p.search(s) else 0.0 for s in sents]
+    return out
+
+
+def _attr_matrix(sents: Sequence[str], attrs: Sequence[str]) -> np.ndarray:
+    apat = _pattern(tuple(attrs))
+    col = {a.lower(): i for i, a in enumerate(attrs)}
+    out = np.zeros((len(sents), len(attrs)))
+    for i, s in enumerate(sents):
+        for m in apat.findall(s):
+            out[i, col[m]] = 1.0
+    return out
+
+
 def cooccurrence_counts(texts: Sequence[str], groups: Mapping[str, Sequence[str]], attrs: Sequence[str]) -> np.ndarray:
     """Attributes x groups counts of sentences that mention both (sentence level, so a group
     and an attribute in different sentences of one record do not count)."""
-    sents = [s.lower() for t in texts for s in _SENT.split(t) if s.strip()]
-    gpats = [_pattern(tuple(terms)) for terms in groups.values()]
-    c = np.zeros((len(attrs), len(groups)))
-    for ai, a in enumerate(attrs):
-        apat = _pattern((a,))
-        for s in sents:
-            if a in s and apat.search(s):
-                for gi, gp in enumerate(gpats):
-                    if gp.search(s):
-                        c[ai, gi] += 1
-    return c
+    sents = _sentences(texts)
+    return _attr_matrix(sents, attrs).T @ _group_matrix(sents, groups)
 
 
 def run(data: AuditData) -> list[MetricResult]:
@@ -197,11 +210,13 @@ def run(data: AuditData) -> list[MetricResult]:
     if mr is not None:
         per: dict[str, Any] = {}
         shift: dict[str, Any] = {}
+        s_sents, r_sents = _sentences(syn.texts), _sentences(ref.texts)  # type: ignore[union-attr]
+        s_attr = {k: _attr_matrix(s_sents, v) for k, v in lex["attributes"].items()}
+        r_attr = {k: _attr_matrix(r_sents, v) for k, v in lex["attributes"].items()}
         for d in ("gender", "race_ethnicity", "religion", "age", "nationality"):
-            for aname, attrs in lex["attributes"].items():
-                groups = lex["groups"][d]
-                cs = cooccurrence_counts(syn.texts, groups, attrs)
-                cr = cooccurrence_counts(ref.texts, groups, attrs)  # type: ignore[union-attr]
+            sg, rg = _group_matrix(s_sents, lex["groups"][d]), _group_matrix(r_sents, lex["groups"][d])
+            for aname in lex["attributes"]:
+                cs, cr = s_attr[aname].T @ sg, r_attr[aname].T @ rg
                 v = bias_amplification(cs, cr)
                 if not math.isnan(v):
                     per[f"{d}x{aname}"] = v
