@@ -8,8 +8,10 @@ from typing import Any
 
 from tether.embed import EmbedderConfig
 from tether.llm.config import LLMConfig
+from tether.pipeline import Pipeline, RunResult
 from tether.pipeline.context import StepContext
 from tether.pipeline.resources import RunResources
+from tether.pipeline.rundir import KEPT, RunDir
 from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep
 from tether.records import Record
 
@@ -60,3 +62,16 @@ def run_steps(
         return asyncio.run(go()), stats
     finally:
         res.close()
+
+
+def run_pipeline(base: Path, steps: list[dict[str, Any]], llm: dict[str, Any], *, run: str = "run",
+                 **options: Any) -> RunResult:
+    """Run a pipeline for real (run directory, LLM layer, response cache) from ``base``, with
+    ``llm`` as its default model (e.g. ``srv.llm_config()`` of a scripted server)."""
+    cfg = {"name": "t", "llm": {"default": llm}, "embedder": {"backend": "hashing"}, "steps": steps, **options}
+    return Pipeline.from_dict(cfg, base_dir=base).run(base / run)
+
+
+def step_records(run_dir: Path, index: int, name: str, kind: str = KEPT) -> list[Record]:
+    """The records a step of a finished run kept (or rejected / quarantined)."""
+    return list(RunDir(run_dir).store(index, name).iter_records(kind))

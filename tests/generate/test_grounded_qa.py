@@ -8,13 +8,21 @@ import re
 from pathlib import Path
 
 import numpy as np
-from gen_helpers import run_steps
+from gen_helpers import run_pipeline, run_steps, step_records
 
 from tether.generate import GroundedQA, SnippetTasks
 from tether.generate._private import wrap
 from tether.generate.grounded_qa import difficulty_buckets
-from tether.generate.testing import ScriptedLLM, fenced, request_text, schema_name
+from tether.generate.testing import (
+    ScriptedLLM,
+    fenced,
+    llm_request,
+    request_text,
+    schema_name,
+    scripted_server,
+)
 from tether.llm.types import LLMRequest
+from tether.pipeline.rundir import REJECTED
 
 DOCS = {
     "worms": "# Worms\nRed wiggler worms eat kitchen scraps and turn them into castings rich in nitrogen. "
@@ -47,23 +55,43 @@ def responder(req: LLMRequest) -> str:
     return json.dumps({"answerable": True, "grounded": True, "reason": "stated"})
 
 
-def test_pairs_are_judged_and_the_judge_fails_closed() -> None:
-    llm = ScriptedLLM(responder)
-    out, stats = run_steps([GroundedQA(per_chunk=2, chunk_size=60, chunk_overlap=5)], docs(), llms={"default": llm})
-    reasons = sorted(v.reason for _, v in out.rejected)
-    assert reasons == ["judge_unparseable", "unanswerable", "unanswerable", "unanswerable"]
-    assert len(out.kept) == 2 and stats["grounded_qa"]["candidates"] == 6
-    assert len(out.kept) + len(out.rejected) == 6  # every candidate accounted for
-    bad = next(r for r, v in out.rejected if v.reason == "judge_unparseable")
-    assert "sixty" in bad["question"]
-    kept = out.kept[0]
-    assert kept["lineage"]["parents"] == ["worms"] and kept["lineage"]["recipe"] == "grounded_qa"
-    assert kept["context"].startswith("# Worms") and kept["chunk_ids"] and kept["judge_reason"] == "stated"
-    assert kept["difficulty"] in {"easy", "medium", "hard"} and -1 <= kept["difficulty_similarity"] <= 1
-    assert kept["lineage"]["prompt_hash"] and kept["lineage"]["template_hash"]
-    # judge prompts run at temperature 0 and the structured calls carry their schema
-    judge_reqs = [r for r in llm.requests if schema_name(r) == "GroundingVerdict"]
-    assert len(judge_reqs) == 6 and all(r.temperature == 0.0 for r in judge_reqs)
+def test_pairs_are_judged_and_the_judge_fails_closed(tmp_path: Path) -> None:
+    """Through the real LLM layer: HTTP to a loopback server, structured output, the cache."""
+    (tmp_path / "docs").mkdir()
+    for name, text in DOCS.items():
+        (tmp_path / "docs" / f"{name}.md").write_text(text, encoding="utf-8")
+    steps = [{"read": {"path": "docs"}}, {"grounded_qa": {"per_chunk": 2, "chunk_size": 60, "chunk_overlap": 5}}]
+    with scripted_server(responder) as srv:
+        res = run_pipeline(tmp_path, steps, srv.llm_config())
+        calls = srv.calls
+        run = tmp_path / "run"
+        kept = step_records(run, 1, "grounded_qa")
+        rejected = step_records(run, 1, "grounded_qa", REJECTED)
+        assert sorted(r["reject_reason"] for r in rejected) == ["judge_unparseable", "unanswerable", "unanswerable",
+                                                                "unanswerable"]
+        assert len(kept) == 2 and res.steps[1]["stats"]["candidates"] == 6
+        assert res.steps[1]["counts"] == {"in": 3, "out": 2, "rejected": 4, "quarantined": 0}
+        bad = next(r for r in rejected if r["reject_reason"] == "judge_unparseable")
+        assert "sixty" in bad["question"]
+        docs = {r["source"]: r["id"] for r in step_records(run, 0, "read")}
+        worms = next(r for r in kept if "Red wiggler" in r["answer"])
+        assert worms["lineage"]["parents"] == [docs["worms.md"]] and worms["lineage"]["recipe"] == "grounded_qa"
+        assert worms["lineage"]["model"] == f"openai:{srv.model}"
+        assert worms["context"].startswith("# Worms") and worms["chunk_ids"] and worms["judge_reason"] == "stated"
+        assert worms["difficulty"] in {"easy", "medium", "hard"} and -1 <= worms["difficulty_similarity"] <= 1
+        assert worms["lineage"]["prompt_hash"] and worms["lineage"]["template_hash"]
+        # 3 generation calls and 6 judge calls went over HTTP; judges at temperature 0, with their schema
+        judge = [b for b in srv.answered if llm_request(b).output_schema["title"] == "GroundingVerdict"]
+        assert calls == 9 and len(judge) == 6 and all(b["temperature"] == 0.0 for b in judge)
+        assert all(b["response_format"]["type"] == "json_schema" for b in srv.answered)
+        # a rerun makes no new call: unchanged, nothing runs; with a changed setting that does not
+        # touch the prompts, the step runs again and every answer comes from the run's cache
+        again = run_pipeline(tmp_path, steps, srv.llm_config())
+        assert not again.did_work and srv.calls == calls
+        steps[1]["grounded_qa"]["difficulty_percentiles"] = [25, 75]
+        changed = run_pipeline(tmp_path, steps, srv.llm_config())
+        assert changed.steps[1]["status"] == "ran" and changed.steps[1]["llm_usage"]["cached_calls"] == 9
+        assert srv.calls == calls and changed.steps[1]["counts"] == res.steps[1]["counts"]
 
 
 def test_seed_text_is_fenced_as_data() -> None:

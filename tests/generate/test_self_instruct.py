@@ -4,14 +4,16 @@ instances, stopping at N."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from gen_helpers import run_steps
+from gen_helpers import run_pipeline, run_steps, step_records
 from rouge_score import rouge_scorer
 
 from tether.generate import SelfInstruct
 from tether.generate.self_instruct import RougePool
-from tether.generate.testing import ScriptedLLM, request_text, schema_name
+from tether.generate.testing import ScriptedLLM, request_text, schema_name, scripted_server
 from tether.llm.types import LLMRequest
+from tether.pipeline.rundir import REJECTED
 
 SEEDS = ["Write a short poem about the sea at night.", "Explain how a bicycle gear works to a child.",
          "Classify the sentiment of a product review as positive or negative."]
@@ -51,21 +53,37 @@ def test_rouge_pool_matches_the_reference_scorer() -> None:
         assert abs(pool.max_score(cand) - expect) < 1e-12
 
 
-def test_near_copies_and_unusable_tasks_are_rejected_and_it_stops_at_n() -> None:
-    llm = ScriptedLLM(responder)
-    out, stats = run_steps([SelfInstruct(num_instructions=3, seed_per_prompt=2)], seeds(), llms={"default": llm})
-    kept = [r["instruction"] for r in out.kept]
-    assert kept == [NEW[2], NEW[3], NEW[4]]
-    reasons = {r["instruction"]: (v.reason, v.score) for r, v in out.rejected}
-    assert reasons[NEW[0]][0] == "near_copy" and reasons[NEW[0]][1] >= 0.7
-    assert reasons[NEW[1]][0] == "unusable_task_type" and reasons["Ok"][0] == "over_limit"
-    assert reasons[NEW[6]][0] == "over_limit"
-    assert stats["self_instruct"]["requests"] == 1
-    spam = next(r for r in out.kept if "spam" in r["instruction"])
-    assert spam["is_classification"] is True and spam["output"] == "spam"  # output-first
-    assert out.kept[0]["is_classification"] is False
-    assert all(r["rouge_l_max"] < 0.7 for r in out.kept)
-    assert set(out.kept[0]["lineage"]["parents"]) <= {"s0", "s1", "s2"}
+def test_near_copies_and_unusable_tasks_are_rejected_and_it_stops_at_n(tmp_path: Path) -> None:
+    """Through the real LLM layer (a loopback OpenAI-compatible server, the run's cache)."""
+    (tmp_path / "seeds.jsonl").write_text("".join(json.dumps({"instruction": t}) + "\n" for t in SEEDS), "utf-8")
+    steps = [{"read": {"path": "seeds.jsonl"}}, {"self_instruct": {"num_instructions": 3, "seed_per_prompt": 2}}]
+    with scripted_server(responder) as srv:
+        res = run_pipeline(tmp_path, steps, srv.llm_config())
+        calls = srv.calls
+        run = tmp_path / "run"
+        kept = step_records(run, 1, "self_instruct")
+        assert [r["instruction"] for r in kept] == [NEW[2], NEW[3], NEW[4]]
+        reasons = {r["instruction"]: (r["reject_reason"], r["reject_score"])
+                   for r in step_records(run, 1, "self_instruct", REJECTED)}
+        assert reasons[NEW[0]][0] == "near_copy" and reasons[NEW[0]][1] >= 0.7
+        assert reasons[NEW[1]][0] == "unusable_task_type" and reasons["Ok"][0] == "over_limit"
+        assert reasons[NEW[6]][0] == "over_limit"
+        stats = res.steps[1]["stats"]
+        assert stats["requests"] == 1 and res.steps[1]["counts"]["in"] == 3
+        spam = next(r for r in kept if "spam" in r["instruction"])
+        assert spam["is_classification"] is True and spam["output"] == "spam"  # output-first
+        assert kept[0]["is_classification"] is False
+        assert all(r["rouge_l_max"] < 0.7 for r in kept)
+        seed_ids = {r["id"] for r in step_records(run, 0, "read")}
+        assert set(kept[0]["lineage"]["parents"]) <= seed_ids
+        # 1 generation request, then a classification check and an instance call per kept task
+        assert calls == 1 + 3 * 2
+        assert srv.answered[0]["response_format"]["json_schema"]["name"] == "Instructions"
+        # a rerun with a setting that leaves the requests unchanged runs again from the cache alone
+        steps[1]["self_instruct"]["rouge_threshold"] = 0.71
+        again = run_pipeline(tmp_path, steps, srv.llm_config())
+        assert again.steps[1]["status"] == "ran" and srv.calls == calls
+        assert [r["instruction"] for r in step_records(run, 1, "self_instruct")] == [NEW[2], NEW[3], NEW[4]]
 
 
 def test_generated_tasks_join_the_pool_so_repeats_are_rejected() -> None:
