@@ -7,8 +7,9 @@ import sys
 
 from rich.console import Console
 
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+# a pipe or a file gets wide lines rather than rich's 80-column default
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def is_tty() -> bool:
