@@ -185,7 +185,7 @@ class PreferencePairs(GlobalStep):
         for prompt, group in groups.items():
             samples = [{**r, "response": r[self.response_column]} for r in group]
             scores = [None if r.get(self.score_column) is None else float(r[self.score_column]) for r in group]
-            models = {(r.get(LINEAGE) or {}).get("model") for r in group} - {None}
+            models = {str(m) for r in group if (m := (r.get(LINEAGE) or {}).get("model")) is not None}
             pair, verdict = pair_record(self, prompt, samples, scores, self.min_margin, ctx,
                                         parents=[r[ID] for r in group], model=",".join(sorted(models)) or None,
                                         template_hash=None, prompt_hash=digest(prompt))

@@ -19,6 +19,7 @@ Example (YAML)::
 
 from __future__ import annotations
 
+import typing
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from tether.pipeline.context import StepContext
 
 Method = Literal["constraints", "deepen", "concretize", "reasoning", "breadth"]
+ALL_METHODS: tuple[Method, ...] = typing.get_args(Method)
 
 DEPTH_INSTRUCTIONS: dict[str, str] = {
     "constraints": "Add one more constraint or requirement to the given prompt.",
@@ -88,8 +90,7 @@ class EvolInstruct(MapStep, LLMFields):
     """The column holding each instruction."""
     rounds: int = Field(1, ge=1)
     """Evolution rounds per instruction."""
-    methods: list[Method] = Field(default_factory=lambda: ["constraints", "deepen", "concretize", "reasoning",
-                                                           "breadth"])
+    methods: list[Method] = Field(default_factory=lambda: list(ALL_METHODS))
     """Evolutions to draw from (one per round, at random)."""
     respond: bool = True
     """Answer each evolved instruction (needed for the refusal and empty-response rules)."""

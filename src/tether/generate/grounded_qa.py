@@ -57,6 +57,9 @@ class QAPair(BaseModel):
     answer: str = Field(min_length=1)
 
 
+SchemaType = type[BaseModel]  # an alias: the `type` field of a step shadows the builtin in its body
+
+
 class QAPairs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pairs: list[QAPair]
@@ -115,7 +118,7 @@ class GroundedQA(GlobalStep, LLMFields):
     _recipe: ClassVar[str] = "grounded_qa"
     _template_name: ClassVar[str] = "grounded_qa.j2"
     _fields: ClassVar[tuple[str, str]] = ("question", "answer")
-    _schema: ClassVar[type[BaseModel]] = QAPairs
+    _schema: ClassVar[SchemaType] = QAPairs
 
     text_column: str = "text"
     """The column holding each document's text."""
@@ -247,7 +250,8 @@ class GroundedQA(GlobalStep, LLMFields):
             return [], out
         context = "\n\n".join([chunk.text] + [r.text for r in chunk.related])
         parents = list(dict.fromkeys([chunk.doc[ID]] + [r.doc[ID] for r in chunk.related]))
-        template_hash = digest([self._tpl.hash, self._sys.hash, self._judge_tpl.hash if self.judge else None])
+        assert self._tpl is not None and self._sys is not None
+        template_hash = digest([self._tpl.hash, self._sys.hash, self._judge_tpl.hash if (self.judge and self._judge_tpl) else None])
         made = []
         for j, pair in enumerate(obj.pairs[: self.per_chunk]):  # type: ignore[attr-defined]
             item = pair.model_dump()
@@ -352,7 +356,7 @@ class SnippetTasks(GroundedQA):
     _recipe: ClassVar[str] = "snippet_tasks"
     _template_name: ClassVar[str] = "snippet_task.j2"
     _fields: ClassVar[tuple[str, str]] = ("instruction", "response")
-    _schema: ClassVar[type[BaseModel]] = TaskPairs
+    _schema: ClassVar[SchemaType] = TaskPairs
 
     judge: bool = False
     """Check the tasks with the grounding judge (off by default for snippets)."""

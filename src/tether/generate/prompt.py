@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from tether.pipeline.context import StepContext
 
 
+SchemaType = type[BaseModel]  # an alias: the `type` field of a step shadows the builtin in its body
+
+
 @register
 class Prompt(MapStep, LLMFields):
     """Render a template per record and ask the model; keep the record's columns plus the answer."""
@@ -66,7 +69,7 @@ class Prompt(MapStep, LLMFields):
     _tpl: Template | None = PrivateAttr(default=None)
     _sys: Template | None = PrivateAttr(default=None)
     _examples: list[dict[str, Any]] = PrivateAttr(default_factory=list)
-    _schema: type[BaseModel] | None = PrivateAttr(default=None)
+    _schema: SchemaType | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> Prompt:

@@ -288,7 +288,7 @@ class PhaseOrder(GlobalStep):
         order = {p: i for i, p in enumerate(self.phases)}
         groups: dict[int, list[Record]] = {}
         for r in records:
-            groups.setdefault(order.get(r.get(self.phase_column), len(self.phases)), []).append(r)
+            groups.setdefault(order.get(str(r.get(self.phase_column)), len(self.phases)), []).append(r)
         out: list[Record] = []
         earlier: list[Record] = []
         sizes = {}

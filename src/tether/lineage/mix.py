@@ -275,7 +275,7 @@ def _plain_rows(p: Path) -> list[Record]:
 
 
 def origin_counts(records: list[Record]) -> dict[str, int]:
-    return dict(Counter(origin_of(r, "unknown") for r in records))
+    return dict(Counter(origin_of(r, "unknown") or "unknown" for r in records))
 
 
 __all__ = [
