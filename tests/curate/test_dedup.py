@@ -83,7 +83,8 @@ def test_minhash_clusters_planted_edits_precision_recall():
         assert labels[b * 5 + 4] != labels[b * 5]
 
 
-def test_signature_estimate_tracks_true_jaccard():
+@pytest.mark.parametrize("engine", ["rensa", "numpy"])
+def test_signature_estimate_tracks_true_jaccard(engine):
     rnd = random.Random(3)
     words = [rnd.choice(VOCAB) for _ in range(200)]
     a = " ".join(words)
@@ -91,9 +92,23 @@ def test_signature_estimate_tracks_true_jaccard():
         b = " ".join(_edit(words, rate, rnd))
         sa, sb = _shingles(a, 3), _shingles(b, 3)
         true_j = len(sa & sb) / len(sa | sb)
-        sig = signatures([a, b], num_perm=512, ngram=3)
+        sig = signatures([a, b], num_perm=512, ngram=3, engine=engine)
         est = float((sig[0] == sig[1]).mean())
         assert abs(est - true_j) < 0.07, (rate, est, true_j)
+
+
+def test_signature_engine_auto_picks_by_length_and_matches_rensa():
+    from tether.curate.minhash import RENSA_MIN_SHINGLES
+
+    rnd = random.Random(5)
+    long_texts = [" ".join(rnd.choice(VOCAB) for _ in range(RENSA_MIN_SHINGLES + 20)) for _ in range(4)]
+    short_texts = [" ".join(rnd.choice(VOCAB) for _ in range(8)) for _ in range(4)]
+    for texts, engine in ((long_texts, "rensa"), (short_texts, "numpy")):
+        auto = signatures(texts, num_perm=64, ngram=3)
+        assert (auto == signatures(texts, num_perm=64, ngram=3, engine=engine)).all()
+    # one engine per call: a mixed corpus gets signatures from one hash family only
+    mixed = signatures(long_texts + short_texts, num_perm=64, ngram=3, chunk_docs=4)
+    assert (mixed == signatures(long_texts + short_texts, num_perm=64, ngram=3, engine="rensa")).all()
 
 
 def test_char_shingles_catch_typos():
