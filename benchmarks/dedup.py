@@ -1,4 +1,4 @@
-"""Near-duplicate dedup: tether's vectorised MinHash LSH vs datasketch MinHashLSH (and rensa).
+"""Near-duplicate dedup: tether's dedup (rensa signatures, numpy banding) vs datasketch MinHashLSH and plain rensa.
 
 A corpus is generated with known duplicate clusters: each cluster is a base text and copies
 with 0-3% of words replaced (true duplicates), plus hard negatives (25% of words replaced,
@@ -6,7 +6,10 @@ not duplicates) and unique texts. Every method runs at the same parameters (word
 128 permutations, Jaccard threshold 0.7, 16 bands x 8 rows) in its own process, so its
 peak memory (max RSS, corpus included) is its own. Reported: documents/s, pairwise
 precision/recall/F1 of the clusters against the planted ones, peak memory, and tether's
-throughput ratio over datasketch.
+throughput ratio over datasketch. "tether/rensa" and "tether/numpy" force the signature
+engine that the step would not pick for that text length (it picks by measured speed). "rensa" is rensa used as its docs show (one RMinHash and
+one LSH query per document, shingles built in Python); tether computes its signatures with
+rensa too, from flat shingle-hash arrays, and clusters with its own banding.
 
     python benchmarks/dedup.py                      # 100k documents (~150 words) + 1M short (~15 words)
     python benchmarks/dedup.py --docs 20000 --short 100000   # a quicker run
@@ -113,6 +116,16 @@ def run_tether_verify(texts: list[str]) -> np.ndarray:
     return run_tether(texts, verify=True)
 
 
+def run_tether_engine(texts: list[str], engine: str) -> np.ndarray:
+    """tether's pipeline with the signature engine forced (the step picks by text length)."""
+    from tether.curate._private import components
+    from tether.curate.minhash import lsh_pairs, signatures
+
+    b, r = _bands()
+    a, b_ = lsh_pairs(signatures(texts, NUM_PERM, NGRAM, engine=engine), b, r)
+    return components(len(texts), a, b_)
+
+
 def run_datasketch(texts: list[str]) -> np.ndarray:
     from datasketch import MinHash, MinHashLSH
 
@@ -141,7 +154,8 @@ def run_rensa(texts: list[str]) -> np.ndarray:
     return _union_find(len(texts), edges)
 
 
-METHODS = {"tether": run_tether, "tether+verify": run_tether_verify, "datasketch": run_datasketch, "rensa": run_rensa, "none": None}
+METHODS = {"tether": run_tether, "tether/rensa": lambda t: run_tether_engine(t, "rensa"),
+           "tether/numpy": lambda t: run_tether_engine(t, "numpy"), "tether+verify": run_tether_verify, "datasketch": run_datasketch, "rensa": run_rensa, "none": None}
 
 
 def worker(method: str, n: int, words: int, seed: int, out: str) -> None:
@@ -199,9 +213,9 @@ def main() -> None:
     b, r = _bands()
     print(f"params: word {NGRAM}-grams, num_perm={NUM_PERM}, threshold={THRESHOLD}, bands={b}, rows={r}; "
           f"cores={os.cpu_count()}")
-    rows = compare("documents", a.docs, 150, 1, ["tether", "tether+verify", *others])
+    rows = compare("documents", a.docs, 150, 1, ["tether", "tether+verify", "tether/numpy", *others])
     sub = min(a.short, a.baseline_limit)
-    rows += compare("short", sub, 15, 2, ["tether", "tether+verify", *others])
+    rows += compare("short", sub, 15, 2, ["tether", "tether+verify", "tether/rensa", *others])
     if a.short > sub:
         rows += compare("short-full", a.short, 15, 2, ["tether"])
     print(f"{'set':<11} {'method':<14} {'docs':>8} {'docs/s':>10} {'P':>6} {'R':>6} {'F1':>6} {'peak MiB':>9} {'corpus MiB':>10}")

@@ -45,6 +45,11 @@ def _planted(seed: int = 0):
     return texts, base_of
 
 
+def _char_shingles(text: str, n: int = 4) -> set[str]:
+    s = " ".join(normalize(text).split())
+    return {s[i : i + n] for i in range(max(1, len(s) - n + 1))}
+
+
 def _true_pairs(texts: list[str], n: int, threshold: float) -> set[tuple[int, int]]:
     sh = [_shingles(t, n) for t in texts]
     out = set()
@@ -78,7 +83,8 @@ def test_minhash_clusters_planted_edits_precision_recall():
         assert labels[b * 5 + 4] != labels[b * 5]
 
 
-def test_signature_estimate_tracks_true_jaccard():
+@pytest.mark.parametrize("engine", ["rensa", "numpy"])
+def test_signature_estimate_tracks_true_jaccard(engine):
     rnd = random.Random(3)
     words = [rnd.choice(VOCAB) for _ in range(200)]
     a = " ".join(words)
@@ -86,14 +92,33 @@ def test_signature_estimate_tracks_true_jaccard():
         b = " ".join(_edit(words, rate, rnd))
         sa, sb = _shingles(a, 3), _shingles(b, 3)
         true_j = len(sa & sb) / len(sa | sb)
-        sig = signatures([a, b], num_perm=512, ngram=3)
+        sig = signatures([a, b], num_perm=512, ngram=3, engine=engine)
         est = float((sig[0] == sig[1]).mean())
         assert abs(est - true_j) < 0.07, (rate, est, true_j)
 
 
+def test_signature_engine_auto_picks_by_length_and_matches_rensa():
+    from tether.curate.minhash import RENSA_MIN_SHINGLES
+
+    rnd = random.Random(5)
+    long_texts = [" ".join(rnd.choice(VOCAB) for _ in range(RENSA_MIN_SHINGLES + 20)) for _ in range(4)]
+    short_texts = [" ".join(rnd.choice(VOCAB) for _ in range(8)) for _ in range(4)]
+    for texts, engine in ((long_texts, "rensa"), (short_texts, "numpy")):
+        auto = signatures(texts, num_perm=64, ngram=3)
+        assert (auto == signatures(texts, num_perm=64, ngram=3, engine=engine)).all()
+    # one engine per call: a mixed corpus gets signatures from one hash family only
+    mixed = signatures(long_texts + short_texts, num_perm=64, ngram=3, chunk_docs=4)
+    assert (mixed == signatures(long_texts + short_texts, num_perm=64, ngram=3, engine="rensa")).all()
+
+
 def test_char_shingles_catch_typos():
-    base = "The quick brown fox jumps over the lazy dog near the river bank at dawn."
+    # two typos in ~150 characters: true char-4-gram Jaccard 0.88, so the 14x9 banding at
+    # threshold 0.7 finds the pair with probability > 0.99 (a one-sentence text, Jaccard
+    # 0.77, is found only ~75% of the time by any MinHash; 100 seeds checked)
+    base = ("The quick brown fox jumps over the lazy dog near the river bank at dawn, "
+            "then trots back across the meadow to the old farmhouse before the rain.")
     typo = base.replace("quick", "quikc").replace("river", "rivr")
+    assert len(_char_shingles(base) & _char_shingles(typo)) / len(_char_shingles(base) | _char_shingles(typo)) > 0.85
     other = "A completely unrelated sentence about spreadsheets and quarterly taxes."
     labels = minhash_clusters([base, typo, other], threshold=0.7, ngram=4, shingle="char")
     assert labels[0] == labels[1] != labels[2]

@@ -1,12 +1,16 @@
-"""Vectorised MinHash + LSH banding: near-duplicate clusters for a whole corpus at once.
+"""MinHash + LSH banding: near-duplicate clusters for a whole corpus at once.
 
-Why our own code and not ``datasketch``: datasketch builds one ``MinHash`` object per
-document and inserts it into ``MinHashLSH`` one at a time, so per-document Python overhead
-dominates on short texts. Here every stage works on flat numpy arrays of the whole corpus
-(tokens -> stable 64-bit word hashes -> n-gram shingle hashes -> multiply-shift
-permutations reduced per document with ``np.minimum.reduceat`` -> band keys -> sorted runs).
-``benchmarks/dedup.py`` measures both at the same parameters (and rensa); see
-``benchmarks/RESULTS.md`` for the numbers that decided this.
+Signatures come from rensa (Rust MinHash) for texts of typical length: ``benchmarks/dedup.py``
+measured its signature stage 2x faster than tether's numpy engine on ~150-word texts, at the
+same F1 (numbers in ``benchmarks/RESULTS.md``). On short texts (under ~40 shingles) exporting
+rensa's digests to numpy costs more than computing them, and the numpy engine, measured
+faster there, is kept for them (see :func:`signatures`). Shingling stays here,
+on flat arrays of the whole chunk (Arrow normalisation -> stable 64-bit word hashes ->
+n-gram shingle hashes), and the flat hashes go to rensa in one call per chunk
+(``RMinHash.digest_matrix_from_flat_token_hashes``), so there is no per-document Python
+work. Banding and union-find stay here too: rensa's LSH answers "is this a duplicate" or
+"which keys collide with this one object", not clusters of a whole corpus, and its
+per-object queries are the slow path.
 
 Example:
     >>> minhash_clusters(["the cat sat on the mat today", "the cat sat on the mat today!", "dogs bark"],
@@ -144,11 +148,48 @@ def shingle_hashes(
     return g[idx], first.astype(np.int64)
 
 
+Engine = Literal["auto", "rensa", "numpy"]
+
+# Mean shingles per text from which rensa is the faster engine (measured, benchmarks/dedup.py
+# and RESULTS.md): rensa's Rust MinHash is ~5x faster per shingle than the numpy engine, but
+# its digests leave Rust only as Python lists (``to_rows``), ~8 us per text at 128
+# permutations. On ~150-word texts rensa wins (signatures 3.4 s vs 7.0 s per 100k); on
+# ~15-word texts the export dominates and the numpy engine wins (7.3 s vs 13.4 s per 1M).
+RENSA_MIN_SHINGLES = 40
+
+
 def _perms(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
     return a, b
+
+
+def _numpy_minhash(h: np.ndarray, starts: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """Kept only for short texts, where it beats rensa (see ``RENSA_MIN_SHINGLES``): each
+    permutation is a multiply-add-shift ``(a*x + b) >> 32`` of the 64-bit shingle hash,
+    reduced per text with ``np.minimum.reduceat``."""
+    a, b = _perms(num_perm, seed)
+    out = np.empty((len(starts), num_perm), dtype=np.uint32)
+    buf = np.empty_like(h)
+    shift = np.uint64(32)
+    # one permutation at a time on 1-D arrays, in place: ~6x faster than a 2-D block (measured)
+    with np.errstate(over="ignore"):
+        for k in range(num_perm):
+            np.multiply(h, a[k], out=buf)
+            buf += b[k]
+            buf >>= shift
+            out[:, k] = np.minimum.reduceat(buf, starts)
+    return out
+
+
+def _rensa_minhash(h: np.ndarray, starts: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    from rensa import RMinHash
+
+    offsets = np.append(starts, len(h)).astype(np.uint64)
+    mat = RMinHash.digest_matrix_from_flat_token_hashes(h, offsets, num_perm, seed)
+    # the matrix exposes no buffer; to_rows() is its one bulk export
+    return np.array(mat.to_rows(), dtype=np.uint32)
 
 
 def signatures(
@@ -159,28 +200,30 @@ def signatures(
     *,
     seed: int = 1,
     chunk_docs: int = 50_000,
+    engine: Engine = "auto",
 ) -> np.ndarray:
-    """MinHash signatures, shape ``(len(texts), num_perm)``, uint32.
+    """MinHash signatures, shape ``(len(texts), num_perm)``, uint32, of the shingle hashes
+    of :func:`shingle_hashes`.
 
-    Each permutation is a multiply-add-shift hash ``(a*x + b) >> 32`` of the 64-bit shingle hash.
+    ``engine="rensa"``: rensa's ``RMinHash`` (equal to ``rensa.RMinHash(num_perm, seed)``
+    updated with each text's shingle hashes). ``"numpy"``: tether's multiply-shift engine,
+    faster on short texts. ``"auto"`` picks rensa when the first chunk averages at least
+    ``RENSA_MIN_SHINGLES`` shingles per text; one engine serves the whole call, so all
+    signatures are comparable. Texts are processed ``chunk_docs`` at a time to bound memory.
     """
-    a, b = _perms(num_perm, seed)
+    if num_perm < 1:
+        raise ValueError("num_perm must be >= 1")
     out = np.empty((len(texts), num_perm), dtype=np.uint32)
     hasher = _WordHasher() if shingle == "word" else None
-    shift = np.uint64(32)
+    fn = None
     for lo in range(0, len(texts), chunk_docs):
         h, starts = shingle_hashes(texts[lo : lo + chunk_docs], ngram, shingle, hasher=hasher)
         if len(starts) == 0:
             continue
-        buf = np.empty_like(h)
-        # one permutation at a time on 1-D arrays, in place: ~6x faster than a 2-D block
-        # with reduceat along axis 0 (measured)
-        with np.errstate(over="ignore"):
-            for k in range(num_perm):
-                np.multiply(h, a[k], out=buf)
-                buf += b[k]
-                buf >>= shift
-                out[lo : lo + len(starts), k] = np.minimum.reduceat(buf, starts)
+        if fn is None:
+            use_rensa = engine == "rensa" or (engine == "auto" and len(h) >= RENSA_MIN_SHINGLES * len(starts))
+            fn = _rensa_minhash if use_rensa else _numpy_minhash
+        out[lo : lo + len(starts)] = fn(h, starts, num_perm, seed)
     return out
 
 
@@ -303,6 +346,7 @@ def minhash_clusters_with_pairs(
 
 
 __all__ = [
+    "RENSA_MIN_SHINGLES",
     "estimated_jaccard",
     "lsh_pairs",
     "minhash_clusters",
