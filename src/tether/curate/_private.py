@@ -106,3 +106,20 @@ class TextFilter(FilterStep):
 
 
 __all__ = ["SNAKE", "TextFilter", "as_fields", "components", "field_text", "read_external"]
+
+
+def load_local_model(path: str, auto_class: str, device: str = "cpu") -> tuple[Any, Any]:
+    """A local transformers model folder (``save_pretrained``) loaded with ``auto_class``
+    (e.g. ``AutoModelForCausalLM``) and its tokenizer; nothing is downloaded."""
+    import os
+
+    if not Path(path).is_dir():
+        raise ConfigError(f"model folder {path} does not exist", hint="give a local folder saved with save_pretrained")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import transformers
+    except ImportError as exc:
+        raise ConfigError("transformers is not installed", hint="pip install 'tether[ml]'") from exc
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    model = getattr(transformers, auto_class).from_pretrained(path).to(device).eval()
+    return model, tok

@@ -111,7 +111,7 @@ class Dedup(GlobalStep):
     def fingerprint_extra(self, ctx: StepContext) -> Any:
         from tether.io._private import file_sha256
 
-        out = {}
+        out: dict[str, Any] = {}
         for p in self.against:
             path = ctx.resolve(p)
             if path.is_file():
@@ -150,12 +150,12 @@ class Dedup(GlobalStep):
                 from tether.curate.semantic import similar_pairs
 
                 i, j, s = similar_pairs(vecs_ext, self.effective_threshold, queries=vecs_in)
-                best = {}
-                for a, b, c in zip(i, j, s, strict=True):
-                    if a not in best or c > best[a][1]:
-                        best[a] = (b, c)
-                internal = np.array([k for k in range(len(texts)) if k not in best], dtype=np.int64)
-                for a, (b, c) in best.items():
+                nearest: dict[int, tuple[int, float]] = {}
+                for a, b, c in zip(i.tolist(), j.tolist(), s.tolist(), strict=True):
+                    if a not in nearest or c > nearest[a][1]:
+                        nearest[a] = (b, c)
+                internal = np.array([k for k in range(len(texts)) if k not in nearest], dtype=np.int64)
+                for a, (b, c) in nearest.items():
                     dup_of[len(ext) + a], score[len(ext) + a] = b, c
                 sub_dup, sub_score = semantic_duplicates(vecs_in[internal], self.effective_threshold)
                 for pos, k in enumerate(internal):
@@ -181,9 +181,9 @@ class Dedup(GlobalStep):
             else:
                 first[lab] = k
         best = np.full(n, np.nan, dtype=np.float32)
-        for (a, b), s in pair_score.items():
-            best[a] = s if np.isnan(best[a]) else max(best[a], s)
-            best[b] = s if np.isnan(best[b]) else max(best[b], s)
+        for (a, b), sim in pair_score.items():
+            best[a] = sim if np.isnan(best[a]) else max(best[a], sim)
+            best[b] = sim if np.isnan(best[b]) else max(best[b], sim)
         sizes = np.bincount(labels, minlength=int(labels.max()) + 1 if n else 0)
         for k in range(n):
             if sizes[labels[k]] > 1:
@@ -232,11 +232,11 @@ class Dedup(GlobalStep):
                 out[self.col("dup_of")] = None
                 result[rec_idx] = (out, None)
         outcome = Outcome()
-        for rec, v in result:
-            if v is None:
+        for rec, verdict in result:
+            if verdict is None:
                 outcome.kept.append(rec)
             else:
-                outcome.rejected.append((rec, v))
+                outcome.rejected.append((rec, verdict))
         clusters = {rec[self.col("cluster")] for rec, _ in result if rec[self.col("cluster")] is not None}
         ctx.stats.update({
             "method": self.method,

@@ -165,7 +165,7 @@ class RepetitionFilter(TextFilter):
     def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
         t = self.text(record)
         s = repetition_stats(t)
-        checks = [
+        checks: list[tuple[str, float | None, str]] = [
             ("dup_line_frac", self.max_dup_line_frac, "repeated_lines"),
             ("dup_para_frac", self.max_dup_para_frac, "repeated_paragraphs"),
             ("dup_line_char_frac", self.max_dup_line_char_frac, "repeated_lines"),
@@ -182,9 +182,9 @@ class RepetitionFilter(TextFilter):
             if key not in s:
                 s[key] = dup_ngram_char_frac(words, n, len(t))
             checks.append((key, lim, "repeated_ngrams"))
-        worst = max((s[k] for k, lim, _ in checks if lim is not None), default=0.0)
-        for key, lim, reason in checks:
-            if lim is not None and s[key] > lim:
+        worst = max((float(s[k]) for k, limit, _ in checks if limit is not None), default=0.0)
+        for key, limit, reason in checks:
+            if limit is not None and s[key] > limit:
                 return Verdict(False, reason, s[key], {"failed": key})
         return Verdict(True, "", worst, {"failed": None})
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from tether.errors import ConfigError
+from tether.curate._private import load_local_model
 from tether.pipeline.registry import register
 from tether.pipeline.step import GlobalStep, Outcome, Verdict
 from tether.records import Record
@@ -31,19 +31,7 @@ log = logging.getLogger(__name__)
 
 def load_causal_lm(path: str, device: str = "cpu") -> tuple[Any, Any]:
     """A local causal LM folder (``save_pretrained``) and its tokenizer; nothing is downloaded."""
-    import os
-    from pathlib import Path
-
-    if not Path(path).is_dir():
-        raise ConfigError(f"model folder {path} does not exist", hint="give a local folder saved with save_pretrained")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError as exc:
-        raise ConfigError("transformers is not installed", hint="pip install 'tether[ml]'") from exc
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
-    return model, tok
+    return load_local_model(path, "AutoModelForCausalLM", device)
 
 
 def _encode(tok: Any, text: str) -> list[int]:

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -59,7 +60,9 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         re.compile(r"<[^>]+style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|font-size\s*:\s*0|visibility\s*:\s*hidden)", _I),
     ],
 }
-KINDS = tuple(PATTERNS)
+Kind = Literal["role_tag", "override", "zero_width", "bidi_control", "unicode_tags", "hidden_html"]
+KINDS: tuple[Kind, ...] = typing.get_args(Kind)
+assert set(KINDS) == set(PATTERNS), "every kind has patterns"
 
 
 def scan_injection(text: str, kinds: tuple[str, ...] | list[str] = KINDS) -> list[Finding]:
@@ -91,9 +94,7 @@ class InjectionScan(TextFilter):
     """The column(s) scanned (seeds: text; generated pairs: [instruction, response])."""
     action: Literal["flag", "reject"] = "reject"
     """flag: keep the record and mark it; reject: set it aside."""
-    kinds: list[Literal["role_tag", "override", "zero_width", "bidi_control", "unicode_tags", "hidden_html"]] = Field(
-        default_factory=lambda: list(KINDS), min_length=1
-    )
+    kinds: list[Kind] = Field(default_factory=lambda: list(KINDS), min_length=1)
     """Which kinds of finding count."""
 
     def output_columns(self) -> set[str]:

@@ -74,7 +74,7 @@ class LLMJudge(FilterStep):
     """The column holding the instruction."""
     response_field: str = "response"
     """The column holding the response judged."""
-    min_scores: dict[str, float] = Field(default_factory=lambda: {"helpfulness": 3, "correctness": 3, "coherence": 3})
+    min_scores: dict[str, float] = Field(default_factory=lambda: {"helpfulness": 3.0, "correctness": 3.0, "coherence": 3.0})
     """attribute -> least score kept."""
     max_scores: dict[str, float] = Field(default_factory=dict)
     """attribute -> most score kept (e.g. verbosity: 4)."""

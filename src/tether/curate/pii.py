@@ -76,6 +76,7 @@ def _engine(language: str, spacy_model: str | None) -> Any:
     reg.remove_recognizer("EmailRecognizer")
     reg.add_recognizer(OfflineEmailRecognizer(supported_language=language))
     models = [{"lang_code": language, "model_name": spacy_model or "none"}]
+    nlp: Any
     if spacy_model:
         nlp = SpacyNlpEngine(models=models)
     else:

@@ -8,14 +8,12 @@ a multi-label classifier. Scored in padded batches.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
-from tether.errors import ConfigError
+from tether.curate._private import load_local_model
 from tether.pipeline.registry import register
 from tether.pipeline.step import FilterStep, Outcome, Verdict
 from tether.records import ID, Record
@@ -28,16 +26,7 @@ log = logging.getLogger(__name__)
 
 def load_classifier(path: str, device: str = "cpu") -> tuple[Any, Any]:
     """A local sequence-classification model folder and its tokenizer; nothing is downloaded."""
-    if not Path(path).is_dir():
-        raise ConfigError(f"model folder {path} does not exist", hint="give a local folder saved with save_pretrained")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    except ImportError as exc:
-        raise ConfigError("transformers is not installed", hint="pip install 'tether[ml]'") from exc
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path).to(device).eval()
-    return model, tok
+    return load_local_model(path, "AutoModelForSequenceClassification", device)
 
 
 def reward_scores(
