@@ -17,7 +17,7 @@ EXTRAS := ml,hf,dev
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install --upgrade pip 2>&1 | grep -v -E "^WARNING: Location" || true
-	$(PIP) install $(TORCH) 2>&1 | grep -v -E "^WARNING: Location" || true
+	$(PIP) install $(TORCH) numpy 2>&1 | grep -v -E "^WARNING: Location" || true
 	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	$(PIP) install -e ".[$(EXTRAS)]" 2>&1 | grep -v -E "^WARNING: Location" || true
 	$(BIN)/python -c "import tether, sentence_transformers, transformers, datasets"

@@ -159,8 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body[: len(body) // 2], content_length=len(body))
             self.close_connection = True
             return
-        self._send(200, body)
+        # Counted before the bytes go out: a client that has its answer must see it counted.
         srv._note_answer(req)
+        self._send(200, body)
 
 
 class FakeOpenAIServer:
