@@ -65,3 +65,13 @@ def test_python_and_yaml_build_the_same_pipeline(tmp_path: Path) -> None:
 def test_optional_sections_are_validated_at_load(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown key 'card\.licence'"):
         load_config(_write(tmp_path, "steps:\n  - read: {path: a}\ncard: {licence: mit}\n"))
+
+
+def test_from_steps_takes_base_dir_and_resolves_paths_against_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.jsonl").write_text('{"text": "x"}\n{"text": "y"}\n{"text": "z"}\n', encoding="utf-8")
+    pipe = Pipeline.from_steps([Read(path="a.jsonl"), Limit(n=2)], base_dir=data, name="py")
+    assert pipe.base_dir == data and pipe.config.name == "py"
+    res = pipe.run(tmp_path / "run")
+    assert res.dataset_rows == 2

@@ -41,8 +41,9 @@ class Pipeline:
     @classmethod
     def from_steps(cls, steps: list[Step], **options: Any) -> Pipeline:
         """Build from step objects (Python); goes through the same validation as YAML."""
+        base_dir = options.pop("base_dir", None)
         raw = {**options, "steps": [s.config_dict() for s in steps]}
-        return cls.from_dict(raw, options.pop("base_dir", None) if "base_dir" in options else None)
+        return cls.from_dict(raw, base_dir)
 
     def validate(self) -> None:
         """Check step columns before anything runs; raises ConfigError on a mismatch."""
