@@ -64,3 +64,12 @@ def test_steps_lists_every_step_with_fields(project: Path) -> None:
         assert f"{name} (" in r.stdout
     one = tether("steps", "read", cwd=project)
     assert "text_field" in one.stdout and "max_record_bytes" in one.stdout
+
+
+def test_unknown_step_exits_2_with_close_names(project: Path) -> None:
+    r = tether("steps", "reed", cwd=project)
+    assert r.returncode == 2, r.stderr
+    assert "unknown step 'reed'" in r.stderr and "did you mean: read" in r.stderr
+    assert "Traceback" not in r.stderr
+    none_close = tether("steps", "NOSUCH", cwd=project)
+    assert none_close.returncode == 2 and "did you mean" not in none_close.stderr

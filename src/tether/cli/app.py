@@ -102,13 +102,20 @@ def steps(
     name: Annotated[str | None, typer.Argument(help="Show one step's fields in full.")] = None,
 ) -> None:
     """List every step with its config fields and a one-line description."""
+    import difflib
+
+    from tether.errors import ConfigError
     from tether.pipeline.registry import catalog
 
     infos = catalog()
     if name is not None:
+        known = [i.type for i in infos]
         infos = [i for i in infos if i.type == name]
         if not infos:
-            raise TetherError(f"unknown step '{name}'", hint="`tether steps` lists every step")
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            close += [k for k in known if name in k and k not in close][: 3 - len(close)]
+            hint = f"did you mean: {', '.join(close)}? " if close else ""
+            raise ConfigError(f"unknown step '{name}'", hint=hint + "`tether steps` lists every step")
     for info in infos:
         out_console.print(f"[bold]{info.type}[/bold] ({info.kind}): {info.description}")
         for fname, ftype, default, doc in info.fields:
