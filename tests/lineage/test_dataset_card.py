@@ -58,6 +58,38 @@ def test_card_section_and_audit_report(tmp_path: Path, small_run: Path) -> None:
     assert "https://example.org/terms" in text
 
 
+def test_card_from_a_real_audit_report_names_gates_and_shows_the_scorecard(tmp_path: Path, small_run: Path) -> None:
+    from tether.audit import AuditConfig, audit
+    from tether.embed import EmbedderConfig
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    records = [{"text": f"record number {i} about compost"} for i in range(30)]
+    cfg = AuditConfig(families=["quality", "diversity"], embedder=EmbedderConfig(backend="hashing"), bootstrap=0,
+                      gates={"quality.empty_rate": "== 0", "diversity.distinct_2": ">= 0.99"})
+    report = audit(records, config=cfg)
+    report.write(run / "audit")
+    scorecard = report.scorecard()
+    assert scorecard["diversity"] == "fail" and scorecard["quality"] in ("ok", "warn")  # the planted failure
+
+    text = write_card(RunDir(run)).read_text()
+    got = report.get("diversity.distinct_2").value
+    assert f"Gates: `quality.empty_rate == 0` passed, `diversity.distinct_2 >= 0.99` FAILED (got {got:.4g})." in text
+    assert "None passed" not in text and "`None`" not in text
+    assert f"- The audit gate `diversity.distinct_2 >= 0.99` failed for this dataset (got {got:.4g})." in text
+    # the scorecard: one row per measured family with its status; the others named as not measured
+    assert "| family | status |" in text
+    assert "| diversity | **FAIL** |" in text and f"| quality | {scorecard['quality']} |" in text
+    assert "Not measured: fidelity (not in audit.families);" in text
+    # each metric with its status
+    for res in report.results:
+        status = "**FAIL**" if res.status == "fail" else res.status
+        assert f"| {res.info.family} | {res.info.name} | " in text
+        row = next(line for line in text.splitlines() if line.startswith(f"| {res.info.family} | {res.info.name} | "))
+        assert row.endswith(f"| {status} |"), row
+    assert "No audit was run" not in text
+
+
 def test_bad_card_key_names_the_field(tmp_path: Path) -> None:
     project = make_project(tmp_path, PIPELINE + "card: {licence: mit}\n")
     with pytest.raises(ConfigError, match=r"unknown key 'card.licence'"):

@@ -30,6 +30,7 @@ from tether.lineage._private import (
     committed_parts,
     last_store,
     read_config,
+    read_json,
     step_entries,
 )
 from tether.pipeline.rundir import RunDir
@@ -164,6 +165,36 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else str(v)
 
 
+def _status(status: Any) -> str:
+    """A scorecard status as the card shows it: failures stand out."""
+    if status is None:
+        return ""
+    return "**FAIL**" if status == "fail" else str(status)
+
+
+def _report_metrics(run: RunDir, report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Metric entries of the audit report: its ``metrics`` list (as ``tether.audit`` writes it,
+    with ``family``, short ``metric`` name and ``status``), else any metric-like entry found."""
+    listed = (report or {}).get("metrics")
+    if isinstance(listed, list) and listed and all(isinstance(e, dict) and "family" in e for e in listed):
+        return listed
+    return list(audit_metrics(run).values())
+
+
+def _gate_label(gate: dict[str, Any]) -> str:
+    """``metric rule`` of a gate result (``tether.audit`` writes ``metric``; older reports ``name``)."""
+    metric = gate.get("metric") or gate.get("name") or "?"
+    return f"{metric} {gate['rule']}" if gate.get("rule") else str(metric)
+
+
+def _gate_got(gate: dict[str, Any]) -> str:
+    if gate.get("passed") is not False:
+        return ""
+    if gate.get("value") is not None:
+        return f" (got {_fmt(gate['value'])})"
+    return f" ({gate['note']})" if gate.get("note") else ""
+
+
 def build_card(run: RunDir, manifest: dict[str, Any] | None = None) -> str:
     """The card's Markdown text for a run directory."""
     m = manifest if manifest is not None else run.read_manifest()
@@ -251,22 +282,35 @@ def build_card(run: RunDir, manifest: dict[str, Any] | None = None) -> str:
 
     # ---- audit
     out += ["## Audit scorecard", ""]
-    metrics = audit_metrics(run)
+    report = read_json(run.audit / "report.json")
+    metrics = _report_metrics(run, report)
+    scorecard = (report or {}).get("scorecard")
+    skipped = (report or {}).get("skipped")
+    if isinstance(scorecard, dict) and scorecard:
+        reasons = skipped if isinstance(skipped, dict) else {}
+        out += [_table(["family", "status"], [[fam, _status(st)] for fam, st in scorecard.items() if st != "skipped"]), ""]
+        skipped_fams = [f"{fam} ({reasons[fam]})" if reasons.get(fam) else fam
+                        for fam, st in scorecard.items() if st == "skipped"]
+        if skipped_fams:
+            out += ["Not measured: " + "; ".join(skipped_fams) + ".", ""]
     if metrics:
-        out += [_table(["family", "metric", "value", "higher is better"],
-                       [[e.get("family"), e.get("name"), _fmt(e.get("value")), _fmt(e.get("higher_is_better"))]
-                        for e in metrics.values()]), ""]
-    else:
-        out += ["No audit was run for this dataset (add an `audit:` section to the pipeline).", ""]
+        out += [_table(["family", "metric", "value", "higher is better", "status"],
+                       [[e.get("family"), e.get("metric") or e.get("name"), _fmt(e.get("value")),
+                         _fmt(e.get("higher_is_better")), _status(e.get("status"))] for e in metrics]), ""]
+    elif report is None:
+        error = m.get("audit_error")
+        out += [f"The audit did not complete ({error}); the dataset's audit is missing." if error else
+                "No audit was run for this dataset (add an `audit:` section to the pipeline).", ""]
     gates = audit_gates(run)
     failed = [g for g in gates if g.get("passed") is False]
     if gates:
-        out += ["Gates: " + ", ".join(f"{g.get('name')} {'passed' if g.get('passed') else 'FAILED'}" for g in gates) + ".", ""]
+        out += ["Gates: " + ", ".join(f"`{_gate_label(g)}` {'passed' if g.get('passed') else 'FAILED' + _gate_got(g)}"
+                                      for g in gates) + ".", ""]
 
     # ---- risks, use
     out += ["## Known risks and limitations", ""]
     out += [f"- {r}" for r in [*card.known_limitations, *DEFAULT_RISKS]]
-    out += [f"- The audit gate `{g.get('name')}` failed for this dataset." for g in failed]
+    out += [f"- The audit gate `{_gate_label(g)}` failed for this dataset{_gate_got(g)}." for g in failed]
     if not metrics:
         out.append("- The dataset was not audited: its quality, diversity, privacy and bias are unmeasured.")
     out += ["", "## Intended use", ""]
