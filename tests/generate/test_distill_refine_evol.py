@@ -11,6 +11,7 @@ from tether.generate import Distill, EvolInstruct, PreferencePairs, Refine
 from tether.generate.evol_instruct import elimination_reason
 from tether.generate.testing import ScriptedLLM, request_text, schema_name
 from tether.llm.types import LLMRequest
+from tether.records import digest
 
 
 def prompts(*texts: str) -> list[dict]:
@@ -82,8 +83,52 @@ def test_refine_critiques_and_revises_until_the_principles_hold() -> None:
     fixed, stuck = out.kept
     assert fixed["response"] == "A polite answer." and fixed["initial_response"] == "An insult: you fool."
     assert [r["needs_revision"] for r in fixed["refine_rounds"]] == [True, False] and fixed["revised"]
-    assert fixed["refine_rounds"][0]["revise_prompt_hash"] and fixed["lineage"]["parents"] == ["p0"]
+    assert fixed["refine_rounds"][0]["revise_prompt_hash"] and fixed["refine_round"] == 1
     assert len(stuck["refine_rounds"]) == 3 and all(r["needs_revision"] for r in stuck["refine_rounds"])
+
+
+def test_refine_keeps_every_round_in_lineage() -> None:
+    """Each response is a record chained to the one before; all but the last are rejected as
+    superseded, with the prompt hash of the call that wrote them."""
+    llm = ScriptedLLM(refiner)
+    out, _ = run_steps([Refine(principles=["Never insult the user."], max_rounds=3)],
+                       prompts("Say hello", "Say hello, rude version"), llms={"default": llm})
+    assert {v.reason for _, v in out.rejected} == {"superseded_round"}
+    records = {r["id"]: r for r in [*out.kept, *(r for r, _ in out.rejected)]}
+
+    def chain(final: dict) -> list[dict]:
+        links = [final]
+        while links[-1]["lineage"]["parents"][0] in records:
+            links.append(records[links[-1]["lineage"]["parents"][0]])
+        return links[::-1]
+
+    fixed, stuck = out.kept
+    first, last = chain(fixed)
+    assert first["lineage"]["parents"] == ["p0"] and last is fixed
+    assert (first["refine_round"], first["response"], first["refine_rounds"]) == (0, "An insult: you fool.", [])
+    rounds = chain(stuck)
+    assert [r["refine_round"] for r in rounds] == [0, 1, 2, 3] and rounds[0]["lineage"]["parents"] == ["p1"]
+    assert [len(r["refine_rounds"]) for r in rounds] == [0, 1, 2, 3]
+    # counts add up: 2 in, 2 kept, every superseded round rejected (1 + 3)
+    assert len(out.kept) == 2 and len(out.rejected) == 4
+    # each record names the call that wrote it: the first answer, then each revision
+    writes = [r for r in llm.requests if schema_name(r) is None]
+    by_text = {request_text(r): digest({"model": llm.model_identity, "request": r.model_dump(mode="json")})
+               for r in writes}
+    assert first["lineage"]["prompt_hash"] == by_text["Say hello"]
+    assert [r["lineage"]["prompt_hash"] for r in rounds[1:]] == [e["revise_prompt_hash"] for e in stuck["refine_rounds"]]
+    assert rounds[0]["lineage"]["prompt_hash"] == by_text["Say hello, rude version"]
+
+
+def test_refine_on_a_given_response_chains_from_the_input() -> None:
+    recs = [{"id": "a", "instruction": "Greet me", "reply": "Hi, you fool, an insult.", "lineage": None},
+            {"id": "b", "instruction": "Greet me", "reply": "Hello!", "lineage": None}]
+    out, _ = run_steps([Refine(principles=["Never insult the user."], response_column="reply")], recs,
+                       llms={"default": ScriptedLLM(refiner)})
+    revised, fine = out.kept
+    assert revised["lineage"]["parents"] == ["a"] and revised["refine_round"] == 1 and revised["revised"]
+    assert fine["lineage"]["parents"] == ["b"] and fine["refine_round"] == 0 and not fine["revised"]
+    assert not out.rejected  # the input is round 0: nothing here is superseded
 
 
 def test_refine_uses_a_principles_file(tmp_path) -> None:

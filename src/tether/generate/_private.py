@@ -87,6 +87,21 @@ def load_template(
     return default_template(default)
 
 
+def file_digests(step: Step, ctx: StepContext) -> dict[str, str] | None:
+    """SHA-256 digests of the files a step's ``*_file`` fields name (templates, principles,
+    examples), for its fingerprint: editing such a file makes the step run again."""
+    from tether.io._private import file_sha256
+
+    out = {}
+    for name in sorted(type(step).model_fields):
+        value = getattr(step, name)
+        if name.endswith("_file") and isinstance(value, str):
+            path = ctx.resolve(value)
+            if path.is_file():
+                out[name] = file_sha256(path)
+    return out or None
+
+
 def fence_tag(ctx: StepContext, salt: str) -> str:
     """A randomised delimiter tag for untrusted text, drawn from the step's seeded generator
     (so reruns give the same prompt and hit the cache)."""
@@ -223,6 +238,7 @@ __all__ = [
     "default_template",
     "fence",
     "fence_tag",
+    "file_digests",
     "is_unparseable",
     "load_template",
     "make_child",
