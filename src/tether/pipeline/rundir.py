@@ -9,7 +9,9 @@ runs/NAME/
     part-NNNNN.parquet       kept records of batch NNNNN
     rejected/part-NNNNN.parquet
     quarantine/part-NNNNN.parquet
-    _SUCCESS.json            the step finished: counts, seconds, stats
+    _SUCCESS.json            the step finished: counts, seconds, stats, LLM usage
+    _usage/attempt-NNN.json  LLM usage of each attempt at the step (kept across resumes)
+  _outputs.json              fingerprints of the export, audit and card last written
 ```
 A batch counts only once its marker exists; the marker is written (atomically) after its
 parts, so a kill at any moment leaves either a whole batch or none.
@@ -207,6 +209,29 @@ class RunDir:
             name = d.name.split("-", 1)[1] if "-" in d.name else d.name
             out.append((name, StepStore(d)))
         return out
+
+    @property
+    def outputs_state(self) -> Path:
+        """``_outputs.json``: fingerprints of the export, the audit and the card last written."""
+        return self.root / "_outputs.json"
+
+    def read_outputs(self) -> dict[str, Any]:
+        """The outputs state (empty when absent or unreadable: everything is redone)."""
+        try:
+            data = json.loads(self.outputs_state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def update_outputs(self, **entries: Any) -> None:
+        """Set (or, with ``None``, drop) entries of the outputs state, atomically."""
+        data = self.read_outputs()
+        for k, v in entries.items():
+            if v is None:
+                data.pop(k, None)
+            else:
+                data[k] = v
+        atomic_write_text(self.outputs_state, json.dumps(data, indent=2, sort_keys=True, default=str))
 
     def read_manifest(self) -> dict[str, Any]:
         if not self.manifest.exists():

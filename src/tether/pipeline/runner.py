@@ -153,11 +153,9 @@ class Runner:
                 result.steps.append(info)
                 prev_fp, prev_store = fp, store
             assert prev_store is not None
-            table = self._export(prev_store)
-            result.dataset_rows = table.num_rows
-            result.dataset_digest = table_digest(table)
+            result.dataset_rows, result.dataset_digest = self._export(prev_store, prev_fp)
             manifest.data["dataset"] = {
-                "rows": table.num_rows,
+                "rows": result.dataset_rows,
                 "digest": result.dataset_digest,
                 "formats": self.config.export.formats,
             }
@@ -240,13 +238,22 @@ class Runner:
         self.progress.step_finished(step.instance_name, status, counts, seconds)
         return {**base, "status": status, "counts": counts, "seconds": seconds, "stats": stats}
 
-    def _export(self, last: StepStore) -> Any:
-        import pyarrow as pa
+    def _export(self, last: StepStore, last_fp: str) -> tuple[int, str]:
+        """Write ``dataset/``; returns its rows and digest. Skipped when the last step and the
+        export options are unchanged since the files there were written."""
+        from tether import __version__
 
+        out = self.run.dataset
+        fp = digest({"last": last_fp, "export": self.config.export.model_dump(mode="json"), "version": __version__})
+        prior = self.run.read_outputs().get("export") or {}
+        files = prior.get("files") or []
+        if prior.get("fingerprint") == fp and files and all((out / f).exists() for f in files):
+            log.info("export: dataset/ is up to date")
+            return int(prior["rows"]), str(prior["digest"])
+        self.run.update_outputs(export=None)
         table = last.table()
         if not self.config.export.keep_lineage and LINEAGE in table.column_names:
             table = table.drop_columns([LINEAGE])
-        out = self.run.dataset
         out.mkdir(parents=True, exist_ok=True)
         for fmt in self.config.export.formats:
             if fmt == "parquet":
@@ -257,8 +264,10 @@ class Runner:
                 from tether.pipeline.hooks import export_format
 
                 export_format(fmt, table, out)
-        assert isinstance(table, pa.Table)
-        return table
+        rows, table_dig = table.num_rows, table_digest(table)
+        written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+        self.run.update_outputs(export={"fingerprint": fp, "rows": rows, "digest": table_dig, "files": written})
+        return rows, table_dig
 
     def _post_run(self, manifest: Manifest) -> None:
         from tether.pipeline.hooks import after_run
