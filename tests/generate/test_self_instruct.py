@@ -96,3 +96,20 @@ def test_generated_tasks_join_the_pool_so_repeats_are_rejected() -> None:
     assert len(repeats) == 2 and all(v.reason == "near_copy" and v.score == 1.0 for v in repeats)
     # later requests show generated tasks in context
     assert any(NEW[2] in request_text(r) for r in llm.requests[1:])
+
+
+def test_instances_beyond_instances_per_task_are_rejected_not_dropped() -> None:
+    def many(req: LLMRequest) -> str:
+        if schema_name(req) == "Instances":
+            return json.dumps({"instances": [{"input": f"in {i}", "output": f"out {i}"} for i in range(3)]})
+        return responder(req)
+
+    out, stats = run_steps([SelfInstruct(num_instructions=3, seed_per_prompt=2, instances_per_task=2)], seeds(),
+                           llms={"default": ScriptedLLM(many)})
+    extra = [(r, v) for r, v in out.rejected if v.reason == "over_quota"]
+    # 3 tasks x 3 instances written = 6 kept + 3 over quota
+    assert len(out.kept) == 6 and len(extra) == 3
+    assert {r["output"] for r, _ in extra} == {"out 2"} and {v.score for _, v in extra} == {3.0}
+    assert {r["instruction"] for r, _ in extra} == {r["instruction"] for r in out.kept}
+    assert all(r["lineage"]["prompt_hash"] for r, _ in extra)
+    assert stats["self_instruct"]["rejected"]["over_quota"] == 3

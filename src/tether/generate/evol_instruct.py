@@ -20,15 +20,15 @@ Example (YAML)::
 from __future__ import annotations
 
 import typing
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from tether.errors import LLMResponseError
-from tether.generate._private import LLMFields, Template, load_template, make_child
+from tether.generate._private import LLMFields, Template, file_digests, load_template, make_child
 from tether.pipeline.registry import register
 from tether.pipeline.step import MapStep, Outcome, Verdict
-from tether.records import ID, Record
+from tether.records import ID, Record, digest
 from tether.text import normalize, words
 
 if TYPE_CHECKING:
@@ -96,6 +96,13 @@ class EvolInstruct(MapStep, LLMFields):
     """Answer each evolved instruction (needed for the refusal and empty-response rules)."""
     check_equal: bool = True
     """Ask the model whether the evolved instruction equals the original (no new information)."""
+    depth_template_file: str | None = None
+    """The in-depth evolution prompt (Jinja: instruction, method_instruction). Default: prompts/evol_depth.j2."""
+    breadth_template_file: str | None = None
+    """The in-breadth evolution prompt (Jinja: instruction). Default: prompts/evol_breadth.j2."""
+    equal_template_file: str | None = None
+    """The equality check prompt (Jinja: original, evolved; asks for ``{"equal": bool}``).
+    Default: prompts/evol_equal.j2."""
 
     _tpls: dict[str, Template] = PrivateAttr(default_factory=dict)
 
@@ -108,9 +115,15 @@ class EvolInstruct(MapStep, LLMFields):
     def removed_columns(self) -> set[str]:
         return {"*"}
 
+    def fingerprint_extra(self, ctx: StepContext) -> Any:
+        return file_digests(self, ctx)
+
     def setup(self, ctx: StepContext) -> None:
         ctx.require(bool(self.methods), "methods must not be empty")
-        self._tpls = {name: load_template(f"evol_{name}.j2", None, None, ctx) for name in ("depth", "breadth", "equal")}
+        files = {"depth": self.depth_template_file, "breadth": self.breadth_template_file,
+                 "equal": self.equal_template_file}
+        self._tpls = {name: load_template(f"evol_{name}.j2", None, file, ctx, field=f"{name}_template")
+                      for name, file in files.items()}
 
     async def amap(self, record: Record, ctx: StepContext) -> Outcome:
         if not self._tpls:
@@ -135,8 +148,10 @@ class EvolInstruct(MapStep, LLMFields):
                 reason = await self._equal(current, evolved, record[ID], ctx)
             data = {"instruction": evolved, "response": answer, "evol_method": method, "evol_round": k,
                     "evolved_from": current}
+            # the equality check's prompt decides too, so it is part of the template hash
+            equal = self._tpls["equal"].hash if self.check_equal and method != "breadth" else None
             rec = make_child(self, parent, data, ctx, recipe="evol_instruct", model=client.model_identity,
-                             template_hash=tpl.hash, prompt_hash=resp.request_hash, salt=k)
+                             template_hash=digest([tpl.hash, equal]), prompt_hash=resp.request_hash, salt=k)
             if reason is not None:
                 out.rejected.append((rec, Verdict(False, reason, float(k))))
                 continue

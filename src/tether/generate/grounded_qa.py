@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
@@ -35,6 +35,7 @@ from tether.generate._private import (
     Template,
     apply_policy,
     fence_tag,
+    file_digests,
     load_template,
     make_child,
     wrap,
@@ -189,6 +190,9 @@ class GroundedQA(GlobalStep, LLMFields):
 
     def removed_columns(self) -> set[str]:
         return {"*"}
+
+    def fingerprint_extra(self, ctx: StepContext) -> Any:
+        return file_digests(self, ctx)
 
     def setup(self, ctx: StepContext) -> None:
         self._tpl = load_template(self._template_name, self.template, self.template_file, ctx)
@@ -358,8 +362,11 @@ class SnippetTasks(GroundedQA):
     _fields: ClassVar[tuple[str, str]] = ("instruction", "response")
     _schema: ClassVar[SchemaType] = TaskPairs
 
+    template: str | None = None
+    """The generation prompt (Jinja: passage, related, n). Default: prompts/snippet_task.j2."""
     judge: bool = False
-    """Check the tasks with the grounding judge (off by default for snippets)."""
+    """Check the tasks with the grounding judge (off by default for snippets); it sees the
+    instruction as the question and the response as the answer."""
     difficulty: bool = False
     """Score difficulty with the embedding model (off by default for snippets)."""
     markdown: bool = False

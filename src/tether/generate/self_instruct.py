@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from tether.generate._private import LLMFields, Template, apply_policy, load_template, make_child
+from tether.generate._private import (
+    LLMFields,
+    Template,
+    apply_policy,
+    file_digests,
+    load_template,
+    make_child,
+)
 from tether.pipeline.registry import register
 from tether.pipeline.step import GlobalStep, Outcome, Verdict
 from tether.records import ID, Record, digest
@@ -130,6 +137,14 @@ class SelfInstruct(GlobalStep, LLMFields):
     """The instruction-generation prompt (Jinja: tasks, n). Default: prompts/self_instruct.j2."""
     template_file: str | None = None
     """A file holding it."""
+    classify_template_file: str | None = None
+    """The classification check prompt (Jinja: instruction; asks for ``{"is_classification": bool}``).
+    Default: prompts/self_instruct_classify.j2."""
+    input_first_template_file: str | None = None
+    """The input-first instance prompt (Jinja: instruction, n). Default: prompts/self_instruct_input_first.j2."""
+    output_first_template_file: str | None = None
+    """The output-first instance prompt for classification tasks (Jinja: instruction, n).
+    Default: prompts/self_instruct_output_first.j2."""
     instruction_column: str = "instruction"
     """The seed records' instruction column."""
 
@@ -144,12 +159,18 @@ class SelfInstruct(GlobalStep, LLMFields):
     def removed_columns(self) -> set[str]:
         return {"*"}
 
+    def fingerprint_extra(self, ctx: StepContext) -> Any:
+        return file_digests(self, ctx)
+
     def setup(self, ctx: StepContext) -> None:
         self._tpls = {
             "gen": load_template("self_instruct.j2", self.template, self.template_file, ctx),
-            "classify": load_template("self_instruct_classify.j2", None, None, ctx),
-            "input_first": load_template("self_instruct_input_first.j2", None, None, ctx),
-            "output_first": load_template("self_instruct_output_first.j2", None, None, ctx),
+            "classify": load_template("self_instruct_classify.j2", None, self.classify_template_file, ctx,
+                                      field="classify_template"),
+            "input_first": load_template("self_instruct_input_first.j2", None, self.input_first_template_file, ctx,
+                                         field="input_first_template"),
+            "output_first": load_template("self_instruct_output_first.j2", None, self.output_first_template_file,
+                                          ctx, field="output_first_template"),
         }
 
     def _reject_reason(self, text: str, pool: RougePool) -> tuple[str | None, float, dict[str, Any]]:
@@ -228,6 +249,7 @@ class SelfInstruct(GlobalStep, LLMFields):
         results = await asyncio.gather(*(self._instances(r, ctx) for r in generated))
         for o in results:
             out.extend(o)
+        ctx.stats["rejected"] = dict(Counter(v.reason for _, v in out.rejected))
         return out
 
     async def _instances(self, task: Record, ctx: StepContext) -> Outcome:
@@ -245,17 +267,20 @@ class SelfInstruct(GlobalStep, LLMFields):
         except Exception as exc:  # noqa: BLE001 - the on_error policy decides
             apply_policy(self, exc, task, out)
             return out
-        insts = obj.instances[: self.instances_per_task]  # type: ignore[attr-defined]
+        insts = obj.instances  # type: ignore[attr-defined]
         if not insts:
             out.rejected.append((task, Verdict(False, "no_instances")))
+        lin = task["lineage"]
+        template_hash = digest([lin["template_hash"], self._tpls["classify"].hash, tpl.hash])
         for j, inst in enumerate(insts):
             data = {"instruction": task["instruction"], "input": inst.input, "output": inst.output,
                     "is_classification": is_cls, "rouge_l_max": task.get("rouge_l_max")}
-            lin = task["lineage"]
-            out.kept.append(make_child(self, lin["parents"], data, ctx, recipe="self_instruct",
-                                       model=client.model_identity,
-                                       template_hash=digest([lin["template_hash"], tpl.hash]),
-                                       prompt_hash=resp.request_hash, salt=j))
+            rec = make_child(self, lin["parents"], data, ctx, recipe="self_instruct", model=client.model_identity,
+                             template_hash=template_hash, prompt_hash=resp.request_hash, salt=j)
+            if j < self.instances_per_task:
+                out.kept.append(rec)
+            else:  # the model wrote more than asked for: set aside, not dropped
+                out.rejected.append((rec, Verdict(False, "over_quota", float(j + 1))))
         return out
 
 
