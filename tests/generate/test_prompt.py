@@ -66,3 +66,21 @@ def test_missing_template_variable_is_a_config_error_naming_it() -> None:
         run_steps([Prompt(template="About {{ topic }}")], recs, llms={"default": ScriptedLLM(echo)})
     with pytest.raises(ConfigError, match="unknown type 'dict'"):
         Prompt(output_schema={"a": "dict"})
+
+
+def test_columns_a_template_file_reads_are_checked_before_the_run(tmp_path: Path, monkeypatch) -> None:
+    from tether.pipeline import Pipeline
+
+    (tmp_path / "ask.j2").write_text("{% for ex in examples %}{{ ex.q }}{% endfor %}A {{ level }} question on {{ topic }}.",
+                                     encoding="utf-8")
+    step = Prompt(template_file=str(tmp_path / "ask.j2"), system="You teach {{ audience }}.")
+    assert step.input_columns() == {"level", "topic", "audience"}
+    sample = {"sample": {"n": 2, "attributes": {"topic": {"categories": ["tides"]}, "audience": {"value": "kids"}}}}
+    pipe = Pipeline.from_dict({"steps": [sample, {"prompt": {"template_file": str(tmp_path / "ask.j2")}}]})
+    with pytest.raises(ConfigError, match=r"step prompt reads column\(s\) level, but the records at that point have"):
+        pipe.validate()
+    # a path relative to the working directory (running a pipeline from its folder) is parsed too
+    monkeypatch.chdir(tmp_path)
+    assert Prompt(template_file="ask.j2").input_columns() == {"level", "topic"}
+    sample["sample"]["attributes"]["level"] = {"value": "first"}
+    Pipeline.from_dict({"steps": [sample, {"prompt": {"template_file": "ask.j2"}}]}, base_dir=tmp_path).validate()

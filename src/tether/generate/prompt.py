@@ -12,6 +12,7 @@ Example (YAML)::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
@@ -82,10 +83,17 @@ class Prompt(MapStep, LLMFields):
         return self
 
     def input_columns(self) -> set[str]:
-        if self.template_file is not None:
+        """The record columns the template (and system prompt) read. A ``template_file`` is
+        parsed when its path resolves without the pipeline's folder (absolute, or relative to
+        the working directory); otherwise its variables are checked when the step renders."""
+        file = self.template_file
+        if file is not None and not Path(file).expanduser().is_file():
             return set()
-        tpl = load_template("prompt.j2", self.template, None, None)
-        return tpl.variables() - {"examples"}
+        tpl = load_template("prompt.j2", self.template, None if file is None else str(Path(file).expanduser()), None)
+        names = tpl.variables()
+        if self.system:
+            names |= Template(self.system, "system").variables()
+        return names - {"examples"}
 
     def output_columns(self) -> set[str]:
         return set(self.output_schema) if self.output_schema else {self.output_column}
