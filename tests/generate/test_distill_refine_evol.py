@@ -43,6 +43,10 @@ def test_distill_samples_and_judge_pairs() -> None:
     (pair,) = out.kept
     assert pair["chosen"] == "the longest answer of all here" and pair["rejected"] == "short"
     assert pair["chosen_score"] == 10 and pair["rejected_score"] == 2 and pair["score_margin"] == 8
+    # the samples between the best and the worst are set aside with their scores: 4 = 2 paired + 2
+    assert sorted((r["response"], v.reason, v.score) for r, v in out.rejected) == [
+        ("a longer answer here", "not_paired", 8.0), ("mid answer", "not_paired", 4.0)]
+    assert all(r["lineage"]["parents"] == ["p0"] and r["sample_index"] in (1, 3) for r, _ in out.rejected)
     assert len(llms["judge"].requests) == 4 and all(r.temperature == 0.0 for r in llms["judge"].requests)
 
 

@@ -76,12 +76,21 @@ def check_evol_instruct(m: dict[str, Any], run: Path, rows: list[dict[str, Any]]
 
 def check_refine(m: dict[str, Any], run: Path, rows: list[dict[str, Any]]) -> None:
     assert sum(r["revised"] for r in rows) == 2
+    # each revised response's first answer is in lineage, as its parent, rejected as superseded
+    first = {r["id"]: r for r in RunDir(run).store(1, "refine").iter_records(REJECTED)}
+    assert rejected(run, 1, "refine") == {"superseded_round": 2}
+    for r in (r for r in rows if r["revised"]):
+        (parent,) = r["lineage"]["parents"]
+        assert first[parent]["refine_round"] == 0 and first[parent]["response"] == r["initial_response"]
     assert all("lazy slob" not in r["response"] and "perfectly safe" not in r["response"] for r in rows)
 
 
 def check_distill(m: dict[str, Any], run: Path, rows: list[dict[str, Any]]) -> None:
-    name = m["steps"][-1]["name"]
-    assert set(rejected(run, len(m["steps"]) - 1, name)) == {"no_preference_margin"}
+    step = m["steps"][-1]
+    got = rejected(run, len(m["steps"]) - 1, step["name"])
+    if step["type"] == "distill":  # n: 3, so each pair sets its middle sample aside
+        assert got == {"no_preference_margin": got["no_preference_margin"], "not_paired": len(rows)}
+    assert got["no_preference_margin"] > 0 and set(got) <= {"no_preference_margin", "not_paired"}
     assert len(rows) == 2 and all(r["chosen"] != r["rejected"] for r in rows)
 
 

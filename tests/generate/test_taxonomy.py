@@ -86,3 +86,17 @@ def test_phase_order_with_replay() -> None:
     assert all(r["lineage"]["parents"][0].startswith("r") for r in replayed)
     assert {r["taxonomy_phase"] for r in replayed if r["phase_index"] == 1} == {"knowledge"}
     assert len({r["id"] for r in out.kept}) == len(out.kept)
+
+
+def test_examples_beyond_per_leaf_are_rejected_not_dropped(tmp_path: Path) -> None:
+    write_tree(tmp_path)
+    out, stats = run_steps([Taxonomy(path="tax.yaml"), TaxonomyGenerate(per_leaf=1)],
+                           llms={"default": ScriptedLLM(responder)}, base_dir=tmp_path)
+    # 3 leaves answer 2 examples and fractions 1 (a seed copy): 7 candidates = 3 kept + 4 rejected
+    assert Counter(v.reason for _, v in out.rejected) == {"over_quota": 3, "copies_seed_example": 1}
+    assert len(out.kept) == 3 and all(r["answer"] == "a" for r in out.kept)
+    extra = [r for r, v in out.rejected if v.reason == "over_quota"]
+    assert all(r["answer"] == "b" and r["question"].endswith("?") for r in extra)
+    assert {v.score for _, v in out.rejected if v.reason == "over_quota"} == {2.0}  # the 2nd item of its answer
+    assert all(r["lineage"]["recipe"] == "taxonomy" and r["taxonomy_path"] for r in extra)
+    assert sum(stats["taxonomy_generate"]["coverage"].values()) == len(out.kept)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from tether.errors import LLMResponseError
-from tether.generate._private import LLMFields, Template, load_template, make_child
+from tether.generate._private import LLMFields, Template, file_digests, load_template, make_child
 from tether.pipeline.registry import register
 from tether.pipeline.step import GlobalStep, MapStep, Outcome, Verdict
 from tether.records import ID, LINEAGE, Record, digest
@@ -108,6 +108,9 @@ class Distill(MapStep, LLMFields):
     def removed_columns(self) -> set[str]:
         return {"*"}
 
+    def fingerprint_extra(self, ctx: StepContext) -> Any:
+        return file_digests(self, ctx)
+
     def setup(self, ctx: StepContext) -> None:
         if self.preference == "judge":
             ctx.require(self.n >= 2, "preference: judge needs n >= 2 samples per prompt")
@@ -146,7 +149,12 @@ class Distill(MapStep, LLMFields):
             assert verdict is not None
             scored = {**record, self.col("responses"): list(resp.texts), self.col("scores"): list(scores)}
             return Outcome(rejected=[(scored, verdict)])
-        return Outcome(kept=[pair])
+        # the samples between the best and the worst are not in the pair: set aside, not dropped
+        paired = best_and_worst(scores)
+        assert paired is not None
+        rest = [(s, Verdict(False, "not_paired", sc)) for j, (s, sc) in enumerate(zip(samples, scores, strict=True))
+                if j not in paired]
+        return Outcome(kept=[pair], rejected=rest)
 
 
 @register

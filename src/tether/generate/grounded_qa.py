@@ -257,13 +257,17 @@ class GroundedQA(GlobalStep, LLMFields):
         assert self._tpl is not None and self._sys is not None
         template_hash = digest([self._tpl.hash, self._sys.hash, self._judge_tpl.hash if (self.judge and self._judge_tpl) else None])
         made = []
-        for j, pair in enumerate(obj.pairs[: self.per_chunk]):  # type: ignore[attr-defined]
+        for j, pair in enumerate(obj.pairs):  # type: ignore[attr-defined]
             item = pair.model_dump()
             data = {**{f: item[f].strip() for f in self._fields}, "context": context,
                     "chunk_ids": [chunk.id] + [r.id for r in chunk.related],
                     "source_document": _doc_source(chunk.doc)}
-            made.append(make_child(self, parents, data, ctx, recipe=self._recipe, model=client.model_identity,
-                                   template_hash=template_hash, prompt_hash=resp.request_hash, salt=j))
+            rec = make_child(self, parents, data, ctx, recipe=self._recipe, model=client.model_identity,
+                             template_hash=template_hash, prompt_hash=resp.request_hash, salt=j)
+            if j < self.per_chunk:
+                made.append(rec)
+            else:  # more than asked for: set aside, not dropped
+                out.rejected.append((rec, Verdict(False, "over_quota", float(j + 1))))
         return made, out
 
     def _chunk_record(self, chunk: _Chunk, ctx: StepContext) -> Record:

@@ -44,6 +44,7 @@ from tether.generate._private import (
     Template,
     apply_policy,
     fence_tag,
+    file_digests,
     load_template,
     make_child,
     wrap,
@@ -194,6 +195,9 @@ class TaxonomyGenerate(GlobalStep, LLMFields):
     def removed_columns(self) -> set[str]:
         return {"*"}
 
+    def fingerprint_extra(self, ctx: StepContext) -> Any:
+        return file_digests(self, ctx)
+
     def setup(self, ctx: StepContext) -> None:
         self._tpl = load_template("taxonomy.j2", self.template, self.template_file, ctx)
 
@@ -223,7 +227,7 @@ class TaxonomyGenerate(GlobalStep, LLMFields):
             except Exception as exc:  # noqa: BLE001 - the on_error policy decides
                 apply_policy(self, exc, leaf, out)
                 continue
-            for j, ex in enumerate(obj.examples[: self.per_leaf]):  # type: ignore[attr-defined]
+            for j, ex in enumerate(obj.examples):  # type: ignore[attr-defined]
                 data = {"question": ex.question.strip(), "answer": ex.answer.strip(),
                         "taxonomy_path": leaf["taxonomy_path"], "taxonomy_phase": leaf["taxonomy_phase"],
                         "context": context}
@@ -231,7 +235,9 @@ class TaxonomyGenerate(GlobalStep, LLMFields):
                                  template_hash=self._tpl.hash, prompt_hash=resp.request_hash, salt=(i, j))
                 key = digest(" ".join(ex.question.lower().split()))
                 seeds = {" ".join(str(s.get("question", "")).lower().split()) for s in leaf["seed_examples"]}
-                if " ".join(ex.question.lower().split()) in seeds:
+                if j >= self.per_leaf:  # more than asked for: set aside, not dropped
+                    out.rejected.append((rec, Verdict(False, "over_quota", float(j + 1))))
+                elif " ".join(ex.question.lower().split()) in seeds:
                     out.rejected.append((rec, Verdict(False, "copies_seed_example")))
                 elif key in seen:
                     out.rejected.append((rec, Verdict(False, "duplicate_in_leaf")))
