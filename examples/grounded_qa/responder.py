@@ -54,8 +54,7 @@ def respond(req: LLMRequest) -> str:
         found = [s for s in sentences(fenced(text)[0], min_words=8) if s[0].isupper()]
         pairs = [{"question": question_for(s), "answer": s} for s in found[: max(n - 1, 1)]]
         return json.dumps({"pairs": [*pairs, PLANTED][:n] if n > 1 else pairs})
-    source = fenced(text)[0]
-    answer = text.split("\nAnswer: ", 1)[1].split("\n\nReply with JSON", 1)[0]
+    source, _question, answer = fenced(text)  # the judge's prompt fences all three
     ok = word_support(answer, source) >= 0.8
     return json.dumps({"answerable": ok, "grounded": ok,
                        "reason": "every claim is stated in the source" if ok else "the source does not say this"})

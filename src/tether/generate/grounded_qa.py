@@ -278,8 +278,10 @@ class GroundedQA(GlobalStep, LLMFields):
     async def _judge(self, rec: Record, ctx: StepContext, out: Outcome) -> None:
         assert self._judge_tpl is not None and self._sys is not None
         q, a = self._fields
+        # the question and answer are model output grown from untrusted text: fenced like the passage
         tag = fence_tag(ctx, "judge:" + rec[ID])
-        values = {"passage": wrap(rec["context"], tag), "question": rec[q], "answer": rec[a], "tag": tag}
+        values = {"passage": wrap(rec["context"], tag), "question": wrap(rec[q], tag), "answer": wrap(rec[a], tag),
+                  "tag": tag}
         prompt = self._judge_tpl.render(self.instance_name, **values)
         system = self._sys.render(self.instance_name, **values)
         client = ctx.llm(self.judge_llm or self.llm)
