@@ -20,7 +20,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from tether.errors import ConfigError
-from tether.generate._private import PROMPTS, LLMFields, Template, file_digests, load_template, make_child
+from tether.generate._private import (
+    PROMPTS,
+    LLMFields,
+    Template,
+    file_digests,
+    load_template,
+    make_child,
+)
 from tether.pipeline.registry import register
 from tether.pipeline.step import MapStep, Outcome, Verdict
 from tether.records import ID, Record, digest
