@@ -164,6 +164,10 @@ def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) ->
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.3)  # the client stores what it received
             before = [r["messages"][-1]["content"] for r in srv.answered]
+            attempt1 = run_dir / "steps" / "01-llm_ask_test" / "_usage" / "attempt-001.json"
+            while time.monotonic() < deadline and (not attempt1.exists() or
+                                                   json.loads(attempt1.read_text())["default"]["calls"] < len(before)):
+                time.sleep(0.01)  # the run writes its usage while the step runs
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
         finally:
@@ -183,8 +187,22 @@ def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) ->
         assert not set(again) & set(before)  # no answered request was made again
         assert len(before) + len(again) == 32
         manifest = json.loads((run_dir / "manifest.json").read_text())
-        usage = next(s for s in manifest["steps"] if s["name"] == "llm_ask_test")["llm_usage"]
-        assert usage["cached_calls"] == len(before) - committed and usage["calls"] == len(again)
+        step = next(s for s in manifest["steps"] if s["name"] == "llm_ask_test")
+        usage = step["llm_usage"]
+        # every answered call counts once: the killed attempt's and the resumed one's
+        assert usage["calls"] == len(before) + len(again) == 32
+        assert usage["cached_calls"] == len(before) - committed  # answered before the kill, not yet committed
+        assert [a["calls"] for a in step["llm_attempts"]] == [len(before), len(again)]
+        assert usage["prompt_tokens"] == sum(a["prompt_tokens"] for a in step["llm_attempts"]) > 0
+        assert manifest["llm"]["default"]["calls"] == 32
+        assert manifest["llm"]["default"]["prompt_tokens"] == usage["prompt_tokens"]
+
+        # a rerun of the finished run keeps the usage that made it
+        Pipeline.from_dict(cfg).run(run_dir)
+        again_manifest = json.loads((run_dir / "manifest.json").read_text())
+        step2 = next(s for s in again_manifest["steps"] if s["name"] == "llm_ask_test")
+        assert step2["status"] == "skipped" and step2["llm_usage"] == usage
+        assert again_manifest["llm"]["default"]["calls"] == 32
 
         # the same dataset as a run that was never interrupted
         fresh = Pipeline.from_dict(cfg).run(tmp_path / "fresh")

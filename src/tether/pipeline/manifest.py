@@ -28,9 +28,11 @@ def package_versions() -> dict[str, str]:
 class Manifest:
     """The manifest of one run, written atomically after every step."""
 
-    def __init__(self, run: RunDir, data: dict[str, Any]) -> None:
+    def __init__(self, run: RunDir, data: dict[str, Any], prior: dict[str, Any] | None = None) -> None:
         self.run = run
         self.data = data
+        self.prior = prior or {}
+        """The manifest of the previous attempt in this run directory (empty for a new run)."""
 
     @classmethod
     def open(cls, run: RunDir, *, name: str, run_id: str, config_digest: str) -> Manifest:
@@ -38,7 +40,10 @@ class Manifest:
 
         prior: dict[str, Any] = {}
         if run.manifest.exists():
-            prior = json.loads(run.manifest.read_text(encoding="utf-8"))
+            try:
+                prior = json.loads(run.manifest.read_text(encoding="utf-8"))
+            except ValueError:
+                prior = {}
         data = {
             "name": name,
             "run_id": run_id,
@@ -54,7 +59,7 @@ class Manifest:
             "steps": [],
             "llm": {},
         }
-        return cls(run, data)
+        return cls(run, data, prior)
 
     def add_step(self, info: dict[str, Any]) -> None:
         self.data["steps"].append(info)

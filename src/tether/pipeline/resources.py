@@ -83,6 +83,20 @@ class RunResources:
                     total[k] = total.get(k, 0) + v
         return total or None
 
+    def step_usage_by_client(self, step: str) -> dict[str, dict[str, Any]]:
+        """LLM usage attributed to one step in this process, per client name, with the
+        client's model and backend: ``{name: {"model", "backend", "calls", "prompt_tokens", ...}}``."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, client in self._clients.items():
+            by_step = getattr(client, "usage_by_step", None)
+            used = (by_step().get(step) if by_step is not None else None) or {}
+            counters = {k: v for k, v in used.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            if any(counters.values()):
+                config = self.llm_configs.get(name)
+                out[name] = {"model": getattr(client, "model_identity", None),
+                             "backend": getattr(config, "backend", None), **counters}
+        return out
+
     async def aclose(self) -> None:
         """Close clients' connections on the running event loop, then everything else."""
         for client in list(self._clients.values()):

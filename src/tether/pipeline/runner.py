@@ -29,6 +29,14 @@ from tether.pipeline.progress import Progress
 from tether.pipeline.resources import RunResources
 from tether.pipeline.rundir import RunDir, StepStore
 from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep
+from tether.pipeline.usage import (
+    AttemptUsage,
+    ByClient,
+    add_usage,
+    flat_usage,
+    manifest_llm,
+    read_attempts,
+)
 from tether.records import LINEAGE, Record, digest, table_digest
 
 log = logging.getLogger(__name__)
@@ -98,6 +106,7 @@ class Runner:
         self.progress = progress or Progress()
         self.steps = build_steps(config)
         self.resource_options = resource_options or {}
+        self._usage: dict[str, ByClient] = {}  # step -> LLM usage per client, over all its attempts
 
     def _ctx(self, step: Step, run_id: str, resources: RunResources | None, step_dir: Path | None) -> StepContext:
         return StepContext(
@@ -148,7 +157,6 @@ class Runner:
                 fp = digest({"prev": prev_fp, "step": step.type, "config": step.model_dump(mode="json"), "extra": extra,
                              "version": __version__})
                 info = await self._run_step(i, step, store, prev_store, fp, ctx)
-                info["llm_usage"] = resources.step_usage(step.instance_name)
                 manifest.add_step(info)
                 result.steps.append(info)
                 prev_fp, prev_store = fp, store
@@ -159,13 +167,13 @@ class Runner:
                 "digest": result.dataset_digest,
                 "formats": self.config.export.formats,
             }
-            manifest.data["llm"] = resources.usage()
+            manifest.data["llm"] = self._llm_usage(resources, manifest)
             manifest.data["status"] = "done"
             self._post_run(manifest)
         except BaseException as exc:
             manifest.data["status"] = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
             manifest.data["error"] = type(exc).__name__
-            manifest.data["llm"] = resources.usage()
+            manifest.data["llm"] = self._llm_usage(resources, manifest)
             raise
         finally:
             manifest.data["finished_at"] = time.time()
@@ -198,19 +206,24 @@ class Runner:
             done = store.success() or {}
             counts = done.get("counts", store.counts())
             self.progress.step_skipped(i, step.instance_name, counts)
+            usage = done.get("llm_usage_by_client") or {}
+            self._usage[step.instance_name] = usage
             return {**base, "status": "skipped", "counts": counts, "seconds": done.get("seconds", 0.0),
-                    "stats": done.get("stats", {})}
+                    "stats": done.get("stats", {}), **self._usage_fields(usage, done.get("llm_attempts"))}
         resumed = store.prepare(fp)
+        attempt = AttemptUsage(store, ctx.resources, step.instance_name)
         t0 = time.monotonic()
         total = prev.counts()["out"] if prev is not None else None
         self.progress.step_started(i, step.instance_name, step.kind, total)
         step.setup(ctx)
+        flusher = asyncio.ensure_future(attempt.flush_periodically())
         try:
             if isinstance(step, SourceStep):
                 for bi, outcome in enumerate(step.read(ctx)):
                     n = len(outcome.kept) + len(outcome.rejected) + len(outcome.quarantined)
                     if not store.has(bi):
                         store.commit(bi, outcome, step.instance_name, n)
+                        attempt.flush()
                     self.progress.advance(n)
             elif isinstance(step, _RecordStep):
                 assert prev is not None
@@ -218,6 +231,7 @@ class Runner:
                     if not store.has(bi):
                         outcome = await step.run_batch(batch, ctx)
                         store.commit(bi, outcome, step.instance_name, len(batch))
+                        attempt.flush()
                     self.progress.advance(len(batch))
             elif isinstance(step, GlobalStep):
                 assert prev is not None
@@ -225,18 +239,38 @@ class Runner:
                     records = list(prev.iter_records())
                     outcome = await step.aprocess(records, ctx)
                     store.commit(0, outcome, step.instance_name, len(records))
+                    attempt.flush()
                 self.progress.advance(store.counts()["in"])
             else:
                 raise ConfigError(f"step {step.instance_name} has an unknown kind '{step.kind}'")
         finally:
             step.teardown()
+            flusher.cancel()
+            attempt.flush()
+            attempts = read_attempts(store)
+            self._usage[step.instance_name] = add_usage(attempts)
         seconds = time.monotonic() - t0
         counts = store.counts()
         stats = {k: v for k, v in ctx.stats.items() if not k.startswith("_")}
-        store.finish({"fingerprint": fp, "counts": counts, "seconds": seconds, "stats": stats})
+        usage = self._usage[step.instance_name]
+        fields = self._usage_fields(usage, [flat_usage(a) or {} for a in attempts])
+        store.finish({"fingerprint": fp, "counts": counts, "seconds": seconds, "stats": stats,
+                      "llm_usage_by_client": usage, "llm_attempts": fields.get("llm_attempts", [])})
         status = "resumed" if resumed else "ran"
         self.progress.step_finished(step.instance_name, status, counts, seconds)
-        return {**base, "status": status, "counts": counts, "seconds": seconds, "stats": stats}
+        return {**base, "status": status, "counts": counts, "seconds": seconds, "stats": stats, **fields}
+
+    @staticmethod
+    def _usage_fields(usage: ByClient, attempts: list[dict[str, Any]] | None) -> dict[str, Any]:
+        """A step's manifest fields for LLM usage: the total over its attempts and, when it
+        took more than one, each attempt's."""
+        fields: dict[str, Any] = {"llm_usage": flat_usage(usage)}
+        if attempts and len(attempts) > 1:
+            fields["llm_attempts"] = attempts
+        return fields
+
+    def _llm_usage(self, resources: RunResources, manifest: Manifest) -> dict[str, Any]:
+        return manifest_llm(self._usage, resources.usage(), manifest.prior.get("llm") or {})
 
     def _export(self, last: StepStore, last_fp: str) -> tuple[int, str]:
         """Write ``dataset/``; returns its rows and digest. Skipped when the last step and the
