@@ -39,26 +39,50 @@ JOB_GENDER = {"doctor": "male", "nurse": "female", "engineer": "male", "teacher"
               "chef": "female", "pilot": "male", "farmer": "male", "writer": "female", "banker": "female"}
 
 
-def real_record(rng: random.Random, i: int, prefix: str = "r", lean: float | None = None) -> dict:
+def real_record(rng: random.Random, i: int, prefix: str = "r", lean: float | None = None,
+                narrow: float = 1.0) -> dict:
     """One record; ``lean`` is the chance a person's gender follows their job's stereotype
-    (None: gender and job independent)."""
-    topic, adj = rng.choice(TOPICS), rng.choice(ADJ)
+    (None: gender and job independent); ``narrow`` < 1 draws every word list from its first
+    ``narrow`` share only (collapsed variance: a corner of the real distribution)."""
+
+    def pick(words: list[str]) -> str:
+        return rng.choice(words[: max(1, round(len(words) * narrow))])
+
+    topic, adj = pick(TOPICS), pick(ADJ)
     label = rng.choice(["positive", "negative"])
-    q = f"{rng.choice(LEAD)} {rng.choice(QSTART).lower()} {adj} {topic} {rng.choice(FILLER)}?"
+    q = f"{pick(LEAD)} {pick(QSTART).lower()} {adj} {topic} {pick(FILLER)}?"
     sents = []
     for _ in range(rng.randint(1, 4)):
-        job = rng.choice(JOBS)
+        job = pick(JOBS)
         gender = rng.choice(["female", "male"])
         if lean is not None:
             other = "male" if JOB_GENDER[job] == "female" else "female"
             gender = JOB_GENDER[job] if rng.random() < lean else other
         who = rng.choice(PEOPLE[gender])
         word = rng.choice(POS if label == "positive" else NEG)
-        sents.append(f"{who.capitalize()}, a {job}, {rng.choice(VERBS)} the {rng.choice(ADJ)} "
-                     f"{rng.choice(TOPICS)} {rng.choice(FILLER)} and found it {word}.")
+        sents.append(f"{who.capitalize()}, a {job}, {pick(VERBS)} the {pick(ADJ)} "
+                     f"{pick(TOPICS)} {pick(FILLER)} and found it {word}.")
     return {"id": f"{prefix}{i}", "instruction": q, "response": " ".join(sents), "label": label}
 
 
-def make_real(n: int, seed: int = 0, prefix: str = "r", lean: float | None = None) -> list[dict]:
+def make_real(n: int, seed: int = 0, prefix: str = "r", lean: float | None = None,
+              narrow: float = 1.0) -> list[dict]:
     rng = random.Random(seed)
-    return [real_record(rng, i, prefix, lean) for i in range(n)]
+    return [real_record(rng, i, prefix, lean, narrow) for i in range(n)]
+
+
+#: Made-up words that never occur in the generated data: a vocabulary shift.
+FOREIGN = [f"zor{c}{v}" for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+def with_foreign_words(record: dict, share: float, rng: random.Random) -> dict:
+    """Append foreign words to the response so they make up ``share`` of its words."""
+    words = record["response"].split()
+    k = round(len(words) * share / (1 - share))
+    return dict(record, response=record["response"] + " " + " ".join(rng.choice(FOREIGN) for _ in range(k)))
+
+
+def foreign_record(rng: random.Random, i: int, prefix: str = "x", words: int = 30) -> dict:
+    """A record made only of foreign words: far outside the real data."""
+    text = " ".join(rng.choice(FOREIGN) for _ in range(words))
+    return {"id": f"{prefix}{i}", "instruction": text[:60], "response": text, "label": rng.choice(["positive", "negative"])}

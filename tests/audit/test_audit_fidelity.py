@@ -1,10 +1,24 @@
 from __future__ import annotations
 
+import math
+import random
+
 import numpy as np
 import pytest
+from audit_data import FOREIGN, foreign_record, make_real, with_foreign_words
 
-from tether.audit import audit
-from tether.audit.fidelity import c2st_auc, frechet_distance, mauve_score, prdc, unigram_jsd
+from tether.audit import Corpus, audit
+from tether.audit.fidelity import (
+    c2st_auc,
+    frechet_distance,
+    ks,
+    ks_ci,
+    mauve_score,
+    prdc,
+    prdc_scores,
+    unigram_jsd,
+)
+from tether.text import normalize
 
 
 def test_c2st_null_value_on_one_distribution():
@@ -34,6 +48,22 @@ def test_frechet_closed_form():
     assert base < 0.02
     delta = np.full(8, 0.5)
     assert frechet_distance(a, b + delta) - base == pytest.approx(float(delta @ delta), rel=0.05)
+
+
+def test_frechet_matches_the_matrix_square_root_and_survives_singular_covariances():
+    from scipy import linalg
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(500, 6)), rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6)) + 1.0
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    d = a.mean(0) - b.mean(0)
+    expected = d @ d + np.trace(s1 + s2 - 2 * np.real(linalg.sqrtm(s1 @ s2)))
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    # collapsed: all variance on one axis. For diagonal covariances FD = sum (sigma_a - sigma_b)^2,
+    # here (1 - 1)^2 + 5 * (0 - 1)^2 = 5 (no warning, though the covariance is singular)
+    flat = np.zeros((4000, 6))
+    flat[:, 0] = rng.normal(size=4000)
+    assert frechet_distance(flat, rng.normal(size=(4000, 6))) == pytest.approx(5.0, abs=0.15)
 
 
 def test_mauve_separates_distributions():
@@ -71,5 +101,172 @@ def test_family_reports_nothing_on_halves(real_halves, cfg):
     assert rep.scorecard()["fidelity"] == "ok", [(r.name, r.notes) for r in rep.results if r.notes]
     c2 = rep.get("fidelity.c2st_tfidf_auc")
     assert c2.ci[0] <= 0.5 + 0.02 and abs(c2.value - 0.5) < 0.06
+    emb = rep.get("fidelity.c2st_embedding_auc")
+    assert emb.status == "ok" and abs(emb.value - 0.5) < 0.06
+    for name in ("precision", "recall", "mauve", "frechet_distance", "unigram_jsd"):
+        res = rep.get(f"fidelity.{name}")
+        assert res.status == "ok" and "baseline" in res.details, name
+    # the JSD of two samples grows as they shrink: the synthetic side is compared with the
+    # baseline at the baseline's size, where the two agree; the full-size value is smaller
+    jsd = rep.get("fidelity.unigram_jsd")
+    assert 0.7 < jsd.details["at_baseline_size"] / jsd.details["baseline"] < 1.4
+    assert jsd.value < 0.8 * jsd.details["baseline"]
+    for name in ("precision", "recall"):
+        res = rep.get(f"fidelity.{name}")
+        assert res.details["at_baseline_size"] == pytest.approx(res.details["baseline"], abs=0.08)
+    assert rep.get("fidelity.ks_length").ci[0] == 0.0  # the interval holds "no difference"
     assert rep.plots["embedding_map"]["points"]
     assert set(rep.plots["token_frequency"]["series"]) == {"synthetic", "reference"}
+
+
+# ------------------------------------------------------------------ reference values
+
+
+def test_prdc_scores_reproduce_the_prdc_package():
+    # prdc_scores computes the four values as compute_prdc does, plus per-record margins
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(300, 6))
+    fake = np.vstack([rng.normal(size=(250, 6)), real[:20], rng.normal(size=(30, 6)) + 6.0])  # 30 far away
+    values, margins = prdc_scores(real, fake, k=5)
+    ref = prdc(real, fake, k=5)
+    for key in ("precision", "recall", "density", "coverage"):
+        assert values[key] == pytest.approx(ref[key], abs=1e-9), key
+    # a record is outside exactly when its margin is >= 1
+    assert (margins["fake_outside"] < 1).mean() == pytest.approx(values["precision"])
+    assert (margins["real_outside"] < 1).mean() == pytest.approx(values["recall"])
+    assert (margins["real_uncovered"] < 1).mean() == pytest.approx(values["coverage"])
+    assert (margins["fake_outside"][-30:] >= 1).all()  # the far-away block is outside the real manifold
+    # precision of (real, fake) is recall of (fake, real): the same count with the roles swapped
+    swapped, _ = prdc_scores(fake, real, k=5)
+    assert swapped["recall"] == values["precision"] and swapped["precision"] == values["recall"]
+
+
+def test_precision_recall_null_values_on_gaussians():
+    # Two samples of one Gaussian. Precision and recall have no closed-form null value: they
+    # are near 1 in low dimension and fall as the dimension grows (Naeem et al. 2020 show them
+    # failing to reach 1 on identical distributions), while density and coverage keep their
+    # closed forms 1 and 1 - 2^-k. Swapping the two samples swaps precision and recall, so for
+    # one distribution they have the same expectation: the audit compares both with their mean
+    # over two halves of the reference.
+    rng = np.random.default_rng(0)
+    low = prdc(rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)), k=5)
+    assert low["precision"] > 0.98 and low["recall"] > 0.98
+    high = prdc(rng.normal(size=(2000, 64)), rng.normal(size=(2000, 64)), k=5)
+    assert 0.6 < high["precision"] < 0.85 and 0.6 < high["recall"] < 0.85
+    assert abs(high["precision"] - high["recall"]) < 0.03
+    assert high["density"] == pytest.approx(1.0, abs=0.08)
+    assert high["coverage"] == pytest.approx(1 - 2**-5, abs=0.03)
+
+
+def _jsd_mixture(a):
+    # JSD (base 2) of P and Q = (1 - a) P + a U with U on words P never uses; it does not depend
+    # on P or U: KL(P||M) = -log2(1 - a/2), KL(Q||M) = (1 - a) log2((1 - a) / (1 - a/2)) + a
+    return 0.5 * (-math.log2(1 - a / 2) + (1 - a) * math.log2((1 - a) / (1 - a / 2)) + a)
+
+
+def test_unigram_jsd_closed_form_for_a_vocabulary_shift():
+    # P uniform on a b c d; Q gives 20% (then 50%) of its tokens to words P never uses
+    assert unigram_jsd(["a b c d"], ["a b c d x"]) == pytest.approx(_jsd_mixture(0.2), abs=1e-12)
+    assert unigram_jsd(["a b c d"] * 3, ["a b c d w x y z"]) == pytest.approx(_jsd_mixture(0.5), abs=1e-12)
+    assert _jsd_mixture(0.2) == pytest.approx(0.1080, abs=1e-4)  # (0.1520 + 0.0641) / 2
+
+
+def test_ks_interval_covers_the_population_distance():
+    # KS distance between N(0, 1) and N(d, 1) is 2 Phi(d/2) - 1 (the ECDFs cross at d/2)
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    for d in (0.0, 0.5, 1.0):
+        a, b = rng.normal(size=800), rng.normal(size=800) + d
+        stat, _ = ks(a, b)
+        lo, hi = ks_ci(stat, len(a), len(b))
+        assert lo <= 2 * norm.cdf(d / 2) - 1 <= hi
+        assert lo <= stat <= hi and hi - lo < 0.25
+    assert ks_ci(0.01, 800, 800)[0] == 0.0
+
+
+# ------------------------------------------------------------------ planted defects, family level
+
+
+def _by_status(rep):
+    return {r.name: r.status for r in rep.results}
+
+
+def test_family_warns_on_a_vocabulary_shift(real_halves, cfg):
+    # every synthetic response gets 20% foreign words the reference never uses
+    a, b = real_halves
+    rng = random.Random(0)
+    syn = [with_foreign_words(r, 0.2, rng) for r in a[:400]]
+    cfg.families = ["fidelity"]
+    rep = audit(syn, reference=b, config=cfg)
+    for name in ("c2st_embedding_auc", "mauve", "frechet_distance", "unigram_jsd", "precision", "density"):
+        assert rep.get(f"fidelity.{name}").status == "warn", name
+    emb = rep.get("fidelity.c2st_embedding_auc")
+    assert emb.value > 0.95 and emb.ci[0] > 0.75
+    mv = rep.get("fidelity.mauve")
+    assert mv.value < mv.details["baseline"] - 0.5
+    fd = rep.get("fidelity.frechet_distance")
+    assert fd.value > 3 * fd.details["baseline"]
+    # the JSD is the closed form of the measured foreign share, give or take sampling noise
+    toks = [t for r in syn for t in normalize(Corpus("s", [r]).texts[0]).split()]
+    share = sum(t in FOREIGN for t in toks) / len(toks)
+    jsd = rep.get("fidelity.unigram_jsd")
+    assert jsd.value == pytest.approx(_jsd_mixture(share), abs=0.01)
+    assert jsd.details["at_baseline_size"] > 10 * jsd.details["baseline"]
+    assert {w["word"] for w in jsd.details["overrepresented_words"][:5]} <= set(FOREIGN)
+    assert {o["id"] for o in jsd.offenders} <= {r["id"] for r in syn}
+
+
+def test_family_precision_flags_off_manifold_records(real_halves, cfg):
+    # 30% of the synthetic records are made of foreign words: precision falls to about 70% of
+    # its baseline, recall does not move, and the foreign records head the offenders
+    a, b = real_halves
+    rng = random.Random(1)
+    syn = a[:280] + [foreign_record(rng, i) for i in range(120)]
+    cfg.families = ["fidelity"]
+    rep = audit(syn, reference=b, config=cfg)
+    p, r = rep.get("fidelity.precision"), rep.get("fidelity.recall")
+    assert p.status == "warn" and r.status == "ok", (p.notes, r.notes)
+    assert p.details["at_baseline_size"] == pytest.approx(0.7 * p.details["baseline"], abs=0.06)
+    assert r.details["at_baseline_size"] > 0.9 * r.details["baseline"]
+    assert len(p.offenders) == 10 and all(o["id"].startswith("x") and o["score"] >= 1 for o in p.offenders)
+
+
+def test_family_recall_flags_mode_collapse(real_halves, cfg):
+    # collapsed variance: the synthetic records draw every word from half of each word list, a
+    # corner of the reference; they stay realistic (precision holds) but miss the rest
+    a, b = real_halves
+    syn = make_real(400, seed=5, prefix="s", narrow=0.5)
+    cfg.families = ["fidelity"]
+    rep = audit(syn, reference=b, config=cfg)
+    p, r = rep.get("fidelity.precision"), rep.get("fidelity.recall")
+    assert r.status == "warn" and p.status == "ok", (p.notes, r.notes)
+    assert r.details["at_baseline_size"] < 0.6 * r.details["baseline"]
+    cov = rep.get("fidelity.coverage")
+    assert cov.status == "warn" and cov.value < 0.8 * cov.details["null_value"]
+    # offenders of recall and coverage are reference records far from every synthetic one
+    ref_ids = {x["id"] for x in b}
+    for res in (r, cov):
+        assert len(res.offenders) == 10
+        assert all(o["id"] in ref_ids and o["set"] == "reference" and o["score"] >= 1 for o in res.offenders)
+
+
+def test_family_ks_ttr_flags_repetitive_records(real_halves, cfg):
+    # half the synthetic responses repeat their first half: same length, half the distinct words
+    a, b = real_halves
+    syn = []
+    for i, r in enumerate(a[:400]):
+        if i % 2 == 0:
+            w = r["response"].split()
+            h = w[: (len(w) + 1) // 2]
+            r = dict(r, response=" ".join((h + h)[: len(w)]))
+        syn.append(r)
+    cfg.families = ["fidelity"]
+    rep = audit(syn, reference=b, config=cfg)
+    ttr = rep.get("fidelity.ks_ttr")
+    # the untouched half follows the reference, so the KS distance is at most the planted 0.5
+    assert ttr.status == "warn" and 0.25 < ttr.value < 0.5 + 0.07
+    assert ttr.ci[0] <= ttr.value <= ttr.ci[1] and ttr.ci[0] > 0.1  # the interval excludes no difference
+    assert ttr.details["synthetic_mean"] < ttr.details["reference_mean"]
+    assert all(int(o["id"][1:]) % 2 == 0 for o in ttr.offenders)  # the repeated ones
+    assert rep.get("fidelity.ks_length").status == "ok"

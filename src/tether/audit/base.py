@@ -201,7 +201,7 @@ def metric(
     return info
 
 
-def offenders(ids: Sequence[str], scores: Sequence[float], texts: Sequence[str], k: int = 10,
+def offenders(ids: Sequence[str], scores: Sequence[float] | np.ndarray, texts: Sequence[str], k: int = 10,
               *, largest: bool = True) -> list[dict[str, Any]]:
     """The ``k`` records with the largest (or smallest) scores, worst first."""
     if len(ids) == 0:

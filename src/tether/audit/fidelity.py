@@ -1,6 +1,8 @@
 """Fidelity to the reference: classifier two-sample tests, precision/recall/density/coverage,
-MAUVE and Fréchet distance (each beside a reference-vs-reference baseline), unigram
-Jensen-Shannon divergence, and KS tests on length and type-token ratio.
+MAUVE and Fréchet distance, unigram Jensen-Shannon divergence, and KS tests on length and
+type-token ratio. Precision, recall, MAUVE, Fréchet distance and the JSD are judged beside a
+reference-vs-reference baseline: two halves of the reference, with the synthetic side measured
+at the same size.
 
 Example:
     >>> round(unigram_jsd(["a b"], ["a b"]), 6)
@@ -15,6 +17,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,23 +115,68 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
     return {k_: float(v) for k_, v in out.items()}
 
 
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2) (Heusel et al. 2017)."""
-    from scipy import linalg
+def prdc_scores(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Precision, recall, density and coverage, computed with the ``prdc`` package's distance
+    helpers exactly as its ``compute_prdc`` does, plus per-record margins for the offenders.
 
+    The margins are distance over k-NN radius, so a record is outside when its margin is >= 1:
+    ``fake_outside`` (per synthetic record: min over reference records of the distance over that
+    record's radius; drives precision), ``real_uncovered`` (per reference record: its nearest
+    synthetic record's distance over its own radius; drives coverage) and ``real_outside`` (per
+    reference record: min over synthetic records of the distance over that record's radius;
+    drives recall).
+    """
+    from prdc.prdc import compute_nearest_neighbour_distances, compute_pairwise_distance
+
+    if min(len(real), len(fake)) <= k:
+        v = nan_warn("prdc")
+        nan_r, nan_f = np.full(len(real), np.nan), np.full(len(fake), np.nan)
+        return ({"precision": v, "recall": v, "density": v, "coverage": v},
+                {"fake_outside": nan_f, "real_uncovered": nan_r, "real_outside": nan_r})
+    real = np.asarray(real, np.float32)
+    fake = np.asarray(fake, np.float32)
+    r_rad = compute_nearest_neighbour_distances(real, k)
+    f_rad = compute_nearest_neighbour_distances(fake, k)
+    d = compute_pairwise_distance(real, fake)  # real x fake
+    in_real_ball = d < r_rad[:, None]
+    values = {
+        "precision": float(in_real_ball.any(axis=0).mean()),
+        "recall": float((d < f_rad[None, :]).any(axis=1).mean()),
+        "density": float(in_real_ball.sum(axis=0).mean() / k),
+        "coverage": float((d.min(axis=1) < r_rad).mean()),
+    }
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
+
+    margins = {
+        "fake_outside": ratio(d, r_rad[:, None]).min(axis=0),
+        "real_uncovered": ratio(d.min(axis=1), r_rad),
+        "real_outside": ratio(d, f_rad[None, :]).min(axis=1),
+    }
+    return values, margins
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2) (Heusel et al. 2017).
+
+    The trace of (S_a S_b)^1/2 is taken as the sum of the square roots of the eigenvalues of
+    the symmetric S_a^1/2 S_b S_a^1/2 (the same eigenvalues as S_a S_b), so singular covariances
+    (collapsed, near-duplicate data) need no matrix square root of a non-symmetric product.
+    """
     if len(a) < 2 or len(b) < 2:
         return nan_warn("frechet_distance")
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
     mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():
-        off = np.eye(s1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
-    covmean = np.real(covmean)
+    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    ev = np.linalg.eigvalsh(root1 @ s2 @ root1)
+    tr_covmean = float(np.sqrt(np.clip(ev, 0.0, None)).sum())
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    return float(max(0.0, diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_covmean))
 
 
 def mauve_score(p: np.ndarray, q: np.ndarray, *, buckets: int | None = None, seed: int = 0) -> float:
@@ -187,6 +235,47 @@ def ks(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(r.statistic), float(r.pvalue)
 
 
+def ks_ci(stat: float, n_a: int, n_b: int, alpha: float = 0.05) -> tuple[float, float] | None:
+    """A distribution-free interval for the KS distance between the two populations.
+
+    By the Dvoretzky-Kiefer-Wolfowitz inequality (Massart's constant), each ECDF is within
+    ``eps = sqrt(ln(4 / alpha) / (2 n))`` of its distribution with probability >= 1 - alpha/2,
+    so the population distance lies within ``eps_a + eps_b`` of the statistic with probability
+    >= 1 - alpha. Conservative, and unlike a bootstrap not biased upwards near 0.
+    """
+    if n_a < 1 or n_b < 1 or math.isnan(stat):
+        return None
+    eps = sum(math.sqrt(math.log(4 / alpha) / (2 * n)) for n in (n_a, n_b))
+    return max(0.0, stat - eps), min(1.0, stat + eps)
+
+
+def reference_extremeness(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Per value: 2 |F_ref(x) - 1/2| with the mid-rank ECDF of the reference: 0 at the
+    reference's median, 1 beyond every reference value."""
+    r = np.sort(ref)
+    below = np.searchsorted(r, x, "left")
+    upto = np.searchsorted(r, x, "right")
+    return np.abs((below + upto) / (2 * len(r)) - 0.5) * 2
+
+
+def overrepresented_words(a: Sequence[str], b: Sequence[str], top: int = 15) -> list[dict[str, Any]]:
+    """The words of ``a`` that add most to its JSD from ``b`` while being more frequent in ``a``."""
+    ca, cb = _unigrams(a), _unigrams(b)
+    ta, tb = sum(ca.values()), sum(cb.values())
+    if not ta or not tb:
+        return []
+    rows: list[dict[str, Any]] = []
+    for w, c in ca.items():
+        p, q = c / ta, cb[w] / tb
+        if p <= q:
+            continue
+        mm = (p + q) / 2
+        contrib = 0.5 * (p * math.log2(p / mm) + (q * math.log2(q / mm) if q else 0.0))
+        rows.append({"word": w, "contribution": contrib, "share": p, "reference_share": q})
+    rows.sort(key=lambda r: -float(r["contribution"]))
+    return rows[:top]
+
+
 # ------------------------------------------------------------------ family runner
 
 
@@ -234,6 +323,112 @@ def _c2st_emb(syn: Corpus, ref: Corpus, data: AuditData) -> MetricResult:
                            details={"null_value": 0.5}, offenders=offenders(syn.ids, p[: len(syn)], syn.texts))
 
 
+def _outside(c: Corpus, margin: np.ndarray, k: int = 10, **extra: str) -> list[dict]:
+    """The records with a k-NN margin >= 1 (outside every ball), furthest first."""
+    idx = np.where(margin >= 1)[0]
+    order = idx[np.argsort(-margin[idx], kind="stable")][:k]
+    return [{"id": c.ids[i], "score": float(margin[i]), **extra, "text": c.texts[i][:300]} for i in order]
+
+
+def _prdc(data: AuditData, base: tuple[Corpus, Corpus, Corpus] | None) -> list[MetricResult]:
+    cfg = data.config
+    syn_all, ref_all = data.synthetic, data.reference
+    assert ref_all is not None
+    m = min(len(syn_all), len(ref_all), PRDC_MAX)
+    syn_p, ref_p = _take(syn_all, m, cfg.seed + 3), _take(ref_all, m, cfg.seed + 4)
+    scores, margins = prdc_scores(data.emb(ref_p), data.emb(syn_p), cfg.k)
+    # precision and recall have no closed-form null value (it depends on the dimension and the
+    # data), so both are compared, at one sample size, with two halves of the reference; for two
+    # samples of one distribution they have the same expectation (swap the samples), so the
+    # baseline is the mean of the halves' precision and recall, which halves its noise
+    bl: float | None = None
+    bs: dict[str, float] | None = None
+    if base is not None and len(base[0]) > cfg.k:
+        ra, rb, syn_h = base
+        eb = data.emb(rb)
+        halves, _ = prdc_scores(eb, data.emb(ra), cfg.k)
+        bl = (halves["precision"] + halves["recall"]) / 2
+        bs, _ = prdc_scores(eb, data.emb(syn_h), cfg.k)
+    out = []
+    why = {"precision": "synthetic records sit outside the reference",
+           "recall": "parts of the reference have no synthetic record near them (mode collapse?)"}
+    offs = {"precision": _outside(syn_p, margins["fake_outside"]),
+            "recall": _outside(ref_p, margins["real_outside"], set="reference"),
+            "coverage": _outside(ref_p, margins["real_uncovered"], set="reference")}
+    for key, info in (("precision", PRECISION), ("recall", RECALL)):
+        res = MetricResult.of(info, scores[key], n=m, details={"k": cfg.k}, offenders=offs[key])
+        if bl is not None and bs is not None and base is not None:
+            res.details.update({"baseline": bl, "at_baseline_size": bs[key], "baseline_size": len(base[0])})
+            res.warn_if(bs[key] < 0.8 * bl, f"{bs[key]:.3f} at the baseline size, below 80% of the "
+                        f"reference-vs-reference baseline ({bl:.3f}): {why[key]}")
+        out.append(res)
+    null_c = 1 - 2.0 ** -cfg.k
+    res = MetricResult.of(DENSITY, scores["density"], n=m, details={"k": cfg.k, "null_value": 1.0})
+    out.append(res.warn_if(scores["density"] < 0.7, "density below 0.7: synthetic records sit off the reference"))
+    res = MetricResult.of(COVERAGE, scores["coverage"], n=m, details={"k": cfg.k, "null_value": null_c},
+                          offenders=offs["coverage"])
+    out.append(res.warn_if(scores["coverage"] < 0.8 * null_c, "coverage below 80% of its null value: "
+                           "parts of the reference are missing"))
+    return out
+
+
+def _mauve_frechet(data: AuditData, base: tuple[Corpus, Corpus, Corpus]) -> list[MetricResult]:
+    cfg = data.config
+    ra, rb, syn_h = base
+    h = len(ra)
+    ea, eb, es = data.emb(ra), data.emb(rb), data.emb(syn_h)
+    buckets = cfg.mauve_buckets or max(2, min(h // 10, 100))
+    mv, mb = mauve_score(es, eb, buckets=buckets, seed=cfg.seed), mauve_score(ea, eb, buckets=buckets, seed=cfg.seed)
+    res = MetricResult.of(MAUVE, mv, n=h, details={"baseline": mb, "buckets": buckets})
+    out = [res.warn_if(mv < mb - 0.15, f"more than 0.15 below the reference-vs-reference baseline ({mb:.3f})")]
+    fd, fb = frechet_distance(es, eb), frechet_distance(ea, eb)
+    res = MetricResult.of(FRECHET, fd, n=h, details={"baseline": fb})
+    out.append(res.warn_if(fd > 2 * fb + 0.01, f"over twice the reference-vs-reference baseline ({fb:.4f})"))
+    return out
+
+
+def _jsd(data: AuditData, base: tuple[Corpus, Corpus, Corpus] | None) -> MetricResult:
+    syn_all, ref_all = data.synthetic, data.reference
+    assert ref_all is not None
+    j = unigram_jsd(syn_all.texts, ref_all.texts)
+    words = overrepresented_words(syn_all.texts, ref_all.texts)
+    top = {str(w["word"]) for w in words}
+    share = np.array([(sum(t in top for t in toks) / len(toks)) if toks else 0.0
+                      for toks in (normalize(x).split() for x in syn_all.texts)])
+    res = MetricResult.of(JSD, j, n=len(syn_all), details={"overrepresented_words": words},
+                          offenders=[o for o in offenders(syn_all.ids, share, syn_all.texts) if o["score"] > 0])
+    if base is None:
+        return res
+    # the divergence of finite samples grows as they shrink, so the synthetic side is compared
+    # with the baseline at the baseline's size: a synthetic sample against the same reference half
+    ra, rb, syn_h = base
+    jb, jh = unigram_jsd(ra.texts, rb.texts), unigram_jsd(syn_h.texts, rb.texts)
+    res.details.update({"baseline": jb, "at_baseline_size": jh, "baseline_size": len(ra)})
+    return res.warn_if(jh > 2 * jb + 0.02, f"{jh:.4f} at the baseline size, over twice the reference "
+                       f"split ({jb:.4f}) + 0.02")
+
+
+def _ks(data: AuditData) -> list[MetricResult]:
+    syn_all, ref_all = data.synthetic, data.reference
+    assert ref_all is not None
+    out = []
+    for info, fn, what in ((KS_LEN, lengths, "length"), (KS_TTR, type_token_ratios, "type_token_ratio")):
+        a, b = fn(syn_all.texts), fn(ref_all.texts)
+        stat, pval = ks(a, b)
+        offs = []
+        if len(a) and len(b):
+            # the synthetic records least typical of the reference: furthest from its median, in ranks
+            ext = reference_extremeness(a, b)
+            order = np.argsort(-ext, kind="stable")[:10]
+            offs = [{"id": syn_all.ids[i], "score": float(ext[i]), what: float(a[i]), "text": syn_all.texts[i][:300]}
+                    for i in order]
+        res = MetricResult.of(info, stat, n=len(a), ci=ks_ci(stat, len(a), len(b)), details={
+            "p_value": pval, "synthetic_mean": float(a.mean()) if len(a) else None,
+            "reference_mean": float(b.mean()) if len(b) else None}, offenders=offs)
+        out.append(res.warn_if(pval < 1e-3 and stat > 0.1, f"distributions differ (p={pval:.2g})"))
+    return out
+
+
 def run(data: AuditData) -> list[MetricResult]:
     if data.reference is None:
         return []
@@ -246,49 +441,18 @@ def run(data: AuditData) -> list[MetricResult]:
     out.append(_c2st_tfidf(syn, ref, data))
     out.append(_c2st_emb(syn, ref, data))
 
-    m = min(len(syn_all), len(ref_all), PRDC_MAX)
-    syn_p, ref_p = _take(syn_all, m, cfg.seed + 3), _take(ref_all, m, cfg.seed + 4)
-    scores = prdc(data.emb(ref_p), data.emb(syn_p), cfg.k)
-    infos = {"precision": PRECISION, "recall": RECALL, "density": DENSITY, "coverage": COVERAGE}
-    null = {"precision": None, "recall": None, "density": 1.0, "coverage": 1 - 2.0 ** -cfg.k}
-    for key, info in infos.items():
-        res = MetricResult.of(info, scores[key], n=m, details={"k": cfg.k})
-        if null[key] is not None:
-            res.details["null_value"] = null[key]
-        out.append(res)
-    out[-2].warn_if(scores["density"] < 0.7, "density below 0.7: synthetic records sit off the reference")
-    out[-1].warn_if(scores["coverage"] < 0.8 * (1 - 2.0 ** -cfg.k), "coverage below 80% of its null value: "
-                    "parts of the reference are missing")
-
-    # MAUVE and Fréchet, beside a reference-vs-reference split of the same size
+    # the reference-vs-reference baseline: two halves of the reference, and a synthetic sample
+    # of the same size measured against the second half
     ra, rb = _halves(ref_all, cfg.seed + 5)
     h = min(len(ra), len(syn_all), PRDC_MAX)
+    base = None
     if h >= 10:
-        ra, rb = _take(ra, h, cfg.seed + 6), _take(rb, h, cfg.seed + 7)
-        syn_h = _take(syn_all, h, cfg.seed + 8)
-        ea, eb, es = data.emb(ra), data.emb(rb), data.emb(syn_h)
-        buckets = cfg.mauve_buckets or max(2, min(h // 10, 100))
-        mv, mb = mauve_score(es, eb, buckets=buckets, seed=cfg.seed), mauve_score(ea, eb, buckets=buckets, seed=cfg.seed)
-        res = MetricResult.of(MAUVE, mv, n=h, details={"baseline": mb, "buckets": buckets})
-        out.append(res.warn_if(mv < mb - 0.15, f"more than 0.15 below the reference-vs-reference baseline ({mb:.3f})"))
-        fd, fb = frechet_distance(es, eb), frechet_distance(ea, eb)
-        res = MetricResult.of(FRECHET, fd, n=h, details={"baseline": fb})
-        out.append(res.warn_if(fd > 2 * fb + 0.01, f"over twice the reference-vs-reference baseline ({fb:.4f})"))
-        jb = unigram_jsd(ra.texts, rb.texts)
-    else:
-        jb = float("nan")
-
-    j = unigram_jsd(syn_all.texts, ref_all.texts)
-    res = MetricResult.of(JSD, j, n=len(syn_all), details={"baseline": jb})
-    out.append(res.warn_if(not math.isnan(jb) and j > 2 * jb + 0.02, f"well above the reference split ({jb:.4f})"))
-
-    for info, fn in ((KS_LEN, lengths), (KS_TTR, type_token_ratios)):
-        a, b = fn(syn_all.texts), fn(ref_all.texts)
-        stat, pval = ks(a, b)
-        res = MetricResult.of(info, stat, n=len(a), details={
-            "p_value": pval, "synthetic_mean": float(a.mean()) if len(a) else None,
-            "reference_mean": float(b.mean()) if len(b) else None})
-        out.append(res.warn_if(pval < 1e-3 and stat > 0.1, f"distributions differ (p={pval:.2g})"))
+        base = (_take(ra, h, cfg.seed + 6), _take(rb, h, cfg.seed + 7), _take(syn_all, h, cfg.seed + 8))
+    out.extend(_prdc(data, base))
+    if base is not None:
+        out.extend(_mauve_frechet(data, base))
+    out.append(_jsd(data, base))
+    out.extend(_ks(data))
 
     data.plots["token_frequency"] = token_frequency_plot(syn_all.texts, ref_all.texts)
     data.plots["embedding_map"] = embedding_map(data, cfg.plot_points)
@@ -338,8 +502,12 @@ __all__ = [
     "c2st_auc",
     "frechet_distance",
     "ks",
+    "ks_ci",
     "mauve_score",
+    "overrepresented_words",
     "prdc",
+    "prdc_scores",
+    "reference_extremeness",
     "run",
     "unigram_jsd",
 ]
