@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from tether.audit import REGISTRY, AuditConfig, load_audit_config, load_families
+from tether.audit import REGISTRY, AuditConfig, AuditReport, audit, load_audit_config, load_families
 from tether.audit.base import bootstrap_ci, compare, parse_rule, wilson_ci
 from tether.audit.gates import apply_gates, parse_gates
-from tether.errors import ConfigError
+from tether.errors import AuditGateError, ConfigError
 
 
 def test_rules():
@@ -60,3 +60,36 @@ def test_gates_check_names_and_fail_missing_metrics():
     gates = parse_gates({"privacy": {"exact_replay": "== 0"}})
     res = apply_gates([], gates)
     assert not res[0].passed and "not measured" in res[0].note
+
+
+def test_a_failed_gate_on_an_unmeasured_metric_fails_its_family(cfg):
+    # privacy needs --private; the gate on it fails, and so does the family on the scorecard
+    cfg.families = ["quality"]
+    cfg.gates = {"privacy.exact_replay": "== 0", "quality.empty_rate": "<= 0.5"}
+    rep = audit([{"id": f"r{i}", "text": f"Record number {i} is fine."} for i in range(20)], config=cfg)
+    card = rep.scorecard()
+    assert card["privacy"] == "fail" and card["quality"] == "ok" and card["bias"] == "skipped"
+    assert "privacy" in rep.skipped
+    assert [g.metric for g in rep.failed_gates] == ["privacy.exact_replay"]
+    with pytest.raises(AuditGateError):
+        rep.raise_for_gates()
+    assert AuditReport([], [], {}, {}).scorecard()["privacy"] == "skipped"
+
+
+def test_gates_accept_metrics_named_after_a_score_column(cfg):
+    # quality.judge_score_mean.<column> registers only when the family runs on that column
+    gates = parse_gates({"quality": {"judge_score_mean": {"reward": ">= 3"}}})
+    assert gates == {"quality.judge_score_mean.reward": ">= 3"}
+    for bad in ("quality.judge_score_mean.", "quality.judge_score_meanx", "quality.reward"):
+        with pytest.raises(ConfigError, match="unknown metric"):
+            parse_gates({bad: ">= 3"})
+    cfg.families = ["quality"]
+    cfg.gates = {"quality.judge_score_mean.reward": ">= 3", "quality.judge_score_mean.rating": ">= 1"}
+    recs = [{"id": f"r{i}", "text": f"Record number {i} is fine.", "reward": float(i % 4)} for i in range(20)]
+    rep = audit(recs, config=cfg)
+    by = {g.metric: g for g in rep.gates}
+    assert by["quality.judge_score_mean.reward"].value == pytest.approx(1.5)
+    assert not by["quality.judge_score_mean.reward"].passed
+    assert rep.get("quality.judge_score_mean.reward").status == "fail"
+    assert not by["quality.judge_score_mean.rating"].passed  # no such column: not measured
+    assert "not measured" in by["quality.judge_score_mean.rating"].note

@@ -201,6 +201,23 @@ def metric(
     return info
 
 
+#: Prefixes of metrics named at run time, one per column (``quality.judge_score_mean.<column>``):
+#: a gate may name such a metric before the family has run.
+DYNAMIC_PREFIXES: set[str] = set()
+
+
+def dynamic_metric_prefix(family: str, name: str) -> str:
+    """Declare that metrics ``family.name.<anything>`` are registered when the family runs."""
+    prefix = f"{family}.{name}."
+    DYNAMIC_PREFIXES.add(prefix)
+    return prefix
+
+
+def is_known_metric(key: str) -> bool:
+    """A registered metric, or one a family names at run time after a declared prefix."""
+    return key in REGISTRY or any(key.startswith(p) and len(key) > len(p) for p in DYNAMIC_PREFIXES)
+
+
 def offenders(ids: Sequence[str], scores: Sequence[float] | np.ndarray, texts: Sequence[str], k: int = 10,
               *, largest: bool = True) -> list[dict[str, Any]]:
     """The ``k`` records with the largest (or smallest) scores, worst first."""
@@ -212,6 +229,7 @@ def offenders(ids: Sequence[str], scores: Sequence[float] | np.ndarray, texts: S
 
 
 __all__ = [
+    "DYNAMIC_PREFIXES",
     "FAIL",
     "FAMILIES",
     "OK",
@@ -222,6 +240,8 @@ __all__ = [
     "MetricResult",
     "bootstrap_ci",
     "compare",
+    "dynamic_metric_prefix",
+    "is_known_metric",
     "metric",
     "nan_warn",
     "offenders",

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether.audit.base import FAIL, REGISTRY, MetricResult, compare, parse_rule
+from tether.audit.base import (
+    DYNAMIC_PREFIXES,
+    FAIL,
+    REGISTRY,
+    MetricResult,
+    compare,
+    is_known_metric,
+    parse_rule,
+)
 from tether.errors import ConfigError
 
 
@@ -48,14 +56,18 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def parse_gates(data: Mapping[str, Any] | None, where: str = "gates") -> dict[str, str]:
-    """Flatten and check gates; an unknown metric or a bad rule is a ConfigError."""
+    """Flatten and check gates; an unknown metric or a bad rule is a ConfigError.
+
+    A metric named after a column (``quality.judge_score_mean.<column>``) is accepted by its
+    prefix: it registers only when its family runs."""
     from tether.audit.runner import load_families
 
     load_families()
     gates = _flatten(data or {})
     for key, rule in gates.items():
-        if key not in REGISTRY:
+        if not is_known_metric(key):
             close = [k for k in REGISTRY if k.endswith("." + key.rsplit(".", 1)[-1])]
+            close += [p + "<column>" for p in sorted(DYNAMIC_PREFIXES) if key.startswith(p.rstrip("."))]
             raise ConfigError(f"{where}: unknown metric '{key}'",
                               hint=f"did you mean {close[0]}?" if close else "docs/audit.md lists every metric")
         try:

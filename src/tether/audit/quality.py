@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from tether.audit.base import MetricResult, bootstrap_ci, metric, offenders, wilson_ci
+from tether.audit.base import (
+    MetricResult,
+    bootstrap_ci,
+    dynamic_metric_prefix,
+    metric,
+    offenders,
+    wilson_ci,
+)
 from tether.audit.dataset import AuditData
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,8 @@ BOILER = metric(F, "boilerplate_rate", higher_is_better=False, bounds=(0.0, 1.0)
                             "'I hope this helps').", warn="> 0.05")
 JUDGE = metric(F, "judge_score_mean", higher_is_better=True, bounds=(-math.inf, math.inf),
                description="Mean of a judge or reward score column (distribution in the details).")
+#: a score column other than ``judge_score`` gets its own metric, named after it
+JUDGE_COLUMN = dynamic_metric_prefix(F, "judge_score_mean")
 
 _REFUSAL = re.compile(
     r"\b(i(?:'m| am) sorry,? but i (?:can(?:'|no)t|am unable|won't)|i can(?:'|no)t (?:help|assist|comply|provide)"
@@ -141,7 +150,7 @@ def run(data: AuditData) -> list[MetricResult]:
             continue
         arr = np.array([float(vals[i]) for i in idx])
         info = JUDGE if col == "judge_score" else metric(
-            F, f"judge_score_mean.{col}", higher_is_better=True, bounds=(-math.inf, math.inf),
+            F, JUDGE_COLUMN.split(".", 1)[1] + col, higher_is_better=True, bounds=(-math.inf, math.inf),
             description=f"Mean of the score column '{col}' (distribution in the details).")
         res = MetricResult.of(info, float(arr.mean()), n=len(arr),
                               ci=bootstrap_ci(arr, n_boot=cfg.bootstrap, seed=cfg.seed),

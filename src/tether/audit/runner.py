@@ -63,9 +63,14 @@ class AuditReport:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def scorecard(self) -> dict[str, str]:
+        """Each family's worst status; a family with a failed gate fails, even when the gated
+        metric was not measured (the family was skipped, or the metric undefined)."""
         card = {}
+        gated = {g.metric.split(".", 1)[0] for g in self.failed_gates}
         for fam in FAMILIES:
             statuses = [r.status for r in self.results if r.info.family == fam]
+            if fam in gated:
+                statuses.append(FAIL)
             if not statuses:
                 card[fam] = SKIP
             elif FAIL in statuses:
