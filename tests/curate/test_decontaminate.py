@@ -56,7 +56,8 @@ def test_decontaminate_planted(tmp_path):
     precision, recall = tp / max(1, sum(pred)), tp / sum(truth)
     print(f"decontaminate 13-gram: precision={precision:.2f} recall={recall:.2f}")
     assert precision == 1.0 and recall == 1.0
-    assert ctx.stats["hits"] == {"mmlu": {"ngram": 10, "embedding": 0}, "gsm8k": {"ngram": 10, "embedding": 0}}
+    assert ctx.stats["hits"] == {"mmlu": {"ngram": 10, "embedding": 0, "records": 10},
+                                 "gsm8k": {"ngram": 10, "embedding": 0, "records": 10}}
     for (name, _), rec in zip(planted, recs[len(clean):], strict=True):
         assert rej[rec["id"]].details["benchmark"] == name
         assert rej[rec["id"]].reason == "contaminated"
@@ -78,4 +79,56 @@ def test_decontaminate_paraphrase_by_embedding(tmp_path):
     got = {r["text"] for r, _ in out.rejected}
     print(f"decontaminate paraphrase: found {len(got & set(paraphrases))}/2, false {len(got - set(paraphrases))}")
     assert got == set(paraphrases)
-    assert ctx.stats["hits"]["b"] == {"ngram": 0, "embedding": 2}
+    assert ctx.stats["hits"]["b"] == {"ngram": 0, "embedding": 2, "records": 2}
+
+
+def _write_bench(tmp_path, items):
+    for name, qs in items.items():
+        with (tmp_path / f"{name}.jsonl").open("w") as f:
+            for i, q in enumerate(qs):
+                f.write(json.dumps({"id": f"{name}-{i}", "question": q}) + "\n")
+
+
+def test_decontaminate_counts_every_benchmark_a_record_matches(tmp_path):
+    rnd = random.Random(11)
+    items = {"mmlu": [_sentence(rnd, 20) for _ in range(4)], "gsm8k": [_sentence(rnd, 20) for _ in range(4)],
+             "arc": [_sentence(rnd, 20) for _ in range(4)]}
+    _write_bench(tmp_path, items)
+    both = "First: " + items["mmlu"][0] + " Then: " + items["gsm8k"][1]  # overlaps two benchmarks
+    only_mmlu = items["mmlu"][2] + " extra words"
+    clean = [_sentence(rnd, 30) for _ in range(5)]
+    recs = [new_record({"text": t}) for t in [both, only_mmlu, *clean]]
+    step = Decontaminate(benchmarks=[{"name": n, "path": f"{n}.jsonl"} for n in items])
+    ctx = make_ctx("decontaminate", base_dir=tmp_path)
+    out = run_step(step, recs, ctx)
+    rej = {r["text"]: (r, v) for r, v in out.rejected}
+    assert set(rej) == {both, only_mmlu} and len(out.kept) == len(clean)
+    assert ctx.stats["hits"] == {"mmlu": {"ngram": 2, "embedding": 0, "records": 2},
+                                 "gsm8k": {"ngram": 1, "embedding": 0, "records": 1},
+                                 "arc": {"ngram": 0, "embedding": 0, "records": 0}}
+    rec, v = rej[both]
+    assert rec["decontaminate__benchmarks"] == ["gsm8k", "mmlu"] and rec["decontaminate__method"] == "ngram"
+    assert rej[only_mmlu][0]["decontaminate__benchmarks"] == ["mmlu"]
+    assert all(r["decontaminate__benchmarks"] == [] and r["decontaminate__method"] is None for r in out.kept)
+
+
+def test_decontaminate_ngram_hit_still_counts_embedding_matches(tmp_path):
+    # a verbatim copy matches by n-grams and (identical text, cosine 1) by embedding: both are
+    # counted; a near copy of another benchmark's item below the n-gram bar counts by embedding only
+    rnd = random.Random(12)
+    items = {"mmlu": [_sentence(rnd, 20) for _ in range(3)], "gsm8k": [_sentence(rnd, 20) for _ in range(3)]}
+    _write_bench(tmp_path, items)
+    toks = items["gsm8k"][0].split()
+    toks[::6] = ["changed"] * len(toks[::6])  # no 13-gram survives, most words do
+    near = " ".join(toks)
+    recs = [new_record({"text": t}) for t in [items["mmlu"][1], near, _sentence(rnd, 20)]]
+    step = Decontaminate(benchmarks=[{"name": n, "path": f"{n}.jsonl"} for n in items],
+                         embedding=True, embedding_threshold=0.6)
+    ctx = make_ctx("decontaminate", base_dir=tmp_path)
+    out = run_step(step, recs, ctx)
+    rej = {r["text"]: r for r, _ in out.rejected}
+    assert set(rej) == {items["mmlu"][1], near}
+    assert rej[items["mmlu"][1]]["decontaminate__method"] == "ngram"
+    assert rej[near]["decontaminate__method"] == "embedding" and rej[near]["decontaminate__benchmark"] == "gsm8k"
+    assert ctx.stats["hits"] == {"mmlu": {"ngram": 1, "embedding": 1, "records": 1},
+                                 "gsm8k": {"ngram": 0, "embedding": 1, "records": 1}}

@@ -114,7 +114,7 @@ class Decontaminate(TextFilter):
     _bench_of: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def output_columns(self) -> set[str]:
-        return {self.col("score"), self.col("benchmark"), self.col("match")}
+        return {self.col("score"), self.col("benchmark"), self.col("match"), self.col("method"), self.col("benchmarks")}
 
     def fingerprint_extra(self, ctx: StepContext) -> Any:
         from tether.io._private import file_sha256
@@ -132,7 +132,9 @@ class Decontaminate(TextFilter):
         self._bench_of = {key: name for name, key, _ in self._items}
         if self.embedding:
             self._bench_vecs = np.asarray(ctx.embedder().encode([t for _, _, t in self._items]), dtype=np.float32)
-        ctx.stats.setdefault("hits", {n: {"ngram": 0, "embedding": 0} for n in names})
+        # per benchmark: records matching it by n-grams, by embedding, and by either (a record
+        # matching several benchmarks counts under each)
+        ctx.stats.setdefault("hits", {n: {"ngram": 0, "embedding": 0, "records": 0} for n in names})
         ctx.stats["benchmark_items"] = {n: sum(1 for b, _, _ in self._items if b == n) for n in names}
 
     async def run_batch(self, batch: Sequence[Record], ctx: StepContext) -> Outcome:
@@ -142,27 +144,44 @@ class Decontaminate(TextFilter):
         return await super().run_batch(batch, ctx)
 
     def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
+        """Every benchmark the record matches is counted, by each method that matches it;
+        the verdict names the strongest match (n-gram before embedding)."""
         assert self._index is not None, "setup() was not called"
         hits = self._index.hits(self.text(record))
         hits = {k: v for k, v in hits.items() if v >= self.min_hits}
-        if hits:
-            key = max(sorted(hits), key=lambda k: hits[k])
-            bench = self._bench_of[key]
-            ctx.stats["hits"][bench]["ngram"] += 1
-            return Verdict(False, "contaminated", float(hits[key]),
-                           {"benchmark": bench, "match": key, "method": "ngram"})
+        by_ngram: dict[str, str] = {}  # benchmark -> its item with the most shared n-grams
+        for key in sorted(hits, key=lambda k: (-hits[k], k)):
+            by_ngram.setdefault(self._bench_of[key], key)
+        by_emb: dict[str, tuple[str, float]] = {}  # benchmark -> (its most similar item, cosine)
         best = None
         if self.embedding and self._bench_vecs is not None and len(self._bench_vecs):
             v = self._batch_vecs.get(record[ID])
             if v is not None:
                 sims = self._bench_vecs @ v
-                j = int(np.argmax(sims))
-                best = float(sims[j])
-                if best >= self.embedding_threshold:
-                    bench, key, _ = self._items[j]
-                    ctx.stats["hits"][bench]["embedding"] += 1
-                    return Verdict(False, "contaminated", best, {"benchmark": bench, "match": key, "method": "embedding"})
-        return Verdict(True, "", best if best is not None else 0.0, {"benchmark": None, "match": None})
+                best = float(sims.max())
+                over = np.flatnonzero(sims >= self.embedding_threshold)
+                for j in over[np.argsort(-sims[over], kind="stable")]:
+                    bench, key, _ = self._items[int(j)]
+                    by_emb.setdefault(bench, (key, float(sims[j])))
+        matched = sorted(set(by_ngram) | set(by_emb))
+        stats = ctx.stats["hits"]
+        for bench in by_ngram:
+            stats[bench]["ngram"] += 1
+        for bench in by_emb:
+            stats[bench]["embedding"] += 1
+        for bench in matched:
+            stats[bench]["records"] += 1
+        if by_ngram:
+            key = max(sorted(hits), key=lambda k: hits[k])
+            return Verdict(False, "contaminated", float(hits[key]), {"benchmark": self._bench_of[key], "match": key,
+                                                                     "method": "ngram", "benchmarks": matched})
+        if by_emb:
+            bench = max(sorted(by_emb), key=lambda b: by_emb[b][1])
+            key, sim = by_emb[bench]
+            return Verdict(False, "contaminated", sim, {"benchmark": bench, "match": key, "method": "embedding",
+                                                        "benchmarks": matched})
+        return Verdict(True, "", best if best is not None else 0.0,
+                       {"benchmark": None, "match": None, "method": None, "benchmarks": []})
 
 
 __all__ = ["BenchmarkSpec", "Decontaminate", "NgramIndex", "ngram_overlap_hits"]
