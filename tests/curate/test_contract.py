@@ -44,6 +44,11 @@ def test_contract(step_type, tmp_path):
             assert step.col("score") in rec, f"{step_type} does not write its score"
     for col in step.output_columns():
         assert all(col in rec for rec in out.kept), f"{step_type} declares {col} but does not write it"
+    # and every column it writes is declared, so a pipeline can be checked before it runs
+    before = {r["id"]: set(r) for r in records}
+    for rec in out.kept + [r for r, _ in out.rejected]:
+        added = set(rec) - before[rec["id"]]
+        assert added <= step.output_columns(), f"{step_type} writes undeclared {sorted(added - step.output_columns())}"
     # deterministic
     out2 = run_step(cls(**kwargs), copy.deepcopy(records), sample_ctx(step, tmp_path))
     assert [r["id"] for r in out2.kept] == [r["id"] for r in out.kept]

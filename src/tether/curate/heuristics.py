@@ -160,7 +160,7 @@ class RepetitionFilter(TextFilter):
     """n -> most characters in repeated word n-grams (Gopher: 5: .15 ... 10: .10)."""
 
     def output_columns(self) -> set[str]:
-        return {self.col("score")}
+        return {self.col("score"), self.col("failed")}
 
     def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
         t = self.text(record)
