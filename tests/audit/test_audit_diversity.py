@@ -12,6 +12,7 @@ from tether.audit.diversity import (
     distinct_n,
     near_duplicates,
     prefix_rate,
+    repeated_ngrams,
     self_repetition_scores,
     vendi_score,
 )
@@ -24,6 +25,22 @@ def test_distinct_n_closed_form():
     assert distinct_n(["a a a a"], 2) == pytest.approx(1 / 3)
     with pytest.warns(RuntimeWarning):
         assert math.isnan(distinct_n([""], 2))
+
+
+def test_distinct_n_hand_counted_corpus():
+    # Li et al. (2016) define distinct-n but give no worked table; this corpus is counted by hand.
+    # n-grams never cross a record boundary ("sat the" and "ran a" do not count).
+    corpus = ["the cat sat", "the cat ran", "a dog sat"]
+    # unigrams: 9 in all; distinct: the, cat, sat, ran, a, dog = 6
+    assert distinct_n(corpus, 1) == pytest.approx(6 / 9)
+    # bigrams: the cat, cat sat, the cat, cat ran, a dog, dog sat = 6; distinct 5
+    assert distinct_n(corpus, 2) == pytest.approx(5 / 6)
+    # trigrams: 3, all distinct
+    assert distinct_n(corpus, 3) == 1.0
+    # the only repeated bigram, the records holding it, and each record's share of such bigrams
+    rows, share = repeated_ngrams(corpus, ["a", "b", "c"], n=2)
+    assert rows == [{"ngram": "the cat", "count": 2, "records": ["a", "b"]}]
+    assert share.tolist() == [0.5, 0.5, 0.0]
 
 
 def test_vendi_closed_form():
@@ -82,9 +99,43 @@ def test_family_detects_templates_duplicates_and_collapse(real_halves, cfg):
 
     collapsed = [dict(a[i % 20], id=f"c{i}") for i in range(400)]  # 20 distinct records
     rep = audit(collapsed, reference=b, config=cfg)
-    assert rep.get("diversity.vendi_score").status == "warn"
-    assert rep.get("diversity.cluster_entropy").status == "warn"
-    assert rep.get("diversity.distinct_4").status == "warn"
+    for name in ("vendi_score", "cluster_entropy", "distinct_2", "distinct_3", "distinct_4",
+                 "compression_ratio", "self_repetition"):
+        assert rep.get(f"diversity.{name}").status == "warn", name
+    # every record is one of 20, each 20 times: every 4-gram recurs, and the effective number of
+    # distinct items cannot exceed 20
+    assert rep.get("diversity.self_repetition").value == 1.0
+    assert rep.get("diversity.vendi_score").value <= 20 + 1e-6
+    ce = rep.get("diversity.cluster_entropy")
+    crowded = ce.details["largest_clusters"][0]
+    # copies share a cluster, so the most crowded one holds whole groups of 20 copies
+    assert crowded["share"] > crowded["expected_share"] and crowded["size"] % 20 == 0
+    assert len(ce.offenders) == 10 and all(o["cluster"] == crowded["cluster"] for o in ce.offenders)
+
+
+def test_family_detects_a_repeated_boilerplate_paragraph(real_halves, cfg):
+    # every synthetic response ends with the same 32-word paragraph
+    a, b = real_halves
+    tail = ("I hope this short account gives you a clear picture of the place and the people who "
+            "work there every day, and please let me know if you would like more detail")
+    assert len(tail.split()) == 32
+    syn = [dict(r, response=r["response"] + " " + tail) for r in a[:400]]
+    cfg.families = ["diversity"]
+    rep = audit(syn, reference=b, config=cfg)
+    for name in ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "compression_ratio", "self_repetition"):
+        assert rep.get(f"diversity.{name}").status == "warn", name
+    # the paragraph's 29 4-grams recur in every record, so the share of a record's 4-grams found
+    # elsewhere rises well above the reference's
+    sr = rep.get("diversity.self_repetition")
+    assert sr.value > sr.details["reference"] + 0.1 and sr.ci[0] <= sr.value <= sr.ci[1]
+    # the paragraph's trigrams occur exactly once in each of the 400 records and head the list
+    d3 = rep.get("diversity.distinct_3")
+    tail_rows = [row for row in d3.details["top_ngrams"] if row["ngram"] in tail.lower().replace(",", "")]
+    assert len(tail_rows) >= 5 and all(row["count"] == 400 for row in tail_rows)
+    assert tail_rows[0]["records"] == [r["id"] for r in syn[:5]]
+    assert len(d3.offenders) == 10 and all(o["score"] > 0 for o in d3.offenders)
+    cr = rep.get("diversity.compression_ratio")
+    assert cr.value > 1.25 * cr.details["reference"]
 
 
 def test_family_reports_nothing_on_halves(real_halves, cfg):

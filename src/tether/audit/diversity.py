@@ -13,6 +13,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +63,28 @@ def distinct_n(texts: Sequence[str], n: int = 2) -> float:
     if total == 0:
         return nan_warn(f"distinct_{n}")
     return len(seen) / total
+
+
+def repeated_ngrams(texts: Sequence[str], ids: Sequence[str], n: int = 2, top: int = 10,
+                    ) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """The ``top`` most repeated word n-grams of the corpus (each with its count and the first
+    five record ids holding it), and per record the share of its n-grams that are one of them."""
+    per = [[tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)] for toks in map(_tokens, texts)]
+    counts: Counter[tuple[str, ...]] = Counter()
+    for grams in per:
+        counts.update(grams)
+    common = [(g, c) for g, c in counts.most_common(top) if c > 1]
+    top_set = {g for g, _ in common}
+    holders: dict[tuple[str, ...], list[str]] = {g: [] for g in top_set}
+    share = np.zeros(len(per))
+    for i, grams in enumerate(per):
+        hits = [x for x in grams if x in top_set]
+        share[i] = len(hits) / len(grams) if grams else 0.0
+        for gram in dict.fromkeys(hits):
+            if len(holders[gram]) < 5:
+                holders[gram].append(ids[i])
+    rows = [{"ngram": " ".join(g), "count": c, "records": holders[g]} for g, c in common]
+    return rows, share
 
 
 def compression_ratio(texts: Sequence[str]) -> float:
@@ -211,7 +234,10 @@ def run(data: AuditData) -> list[MetricResult]:
 
     for k, info in DISTINCT.items():
         v = distinct_n(syn.texts, k)
-        res = MetricResult.of(info, v, n=n)
+        top_grams, share = repeated_ngrams(syn.texts, syn.ids, k)
+        # offenders: the records made most of the corpus's most repeated n-grams
+        res = MetricResult.of(info, v, n=n, details={"top_ngrams": top_grams},
+                              offenders=[o for o in offenders(syn.ids, share, syn.texts) if o["score"] > 0])
         if ref is not None:
             rv = distinct_n(ref.texts, k)
             res.details["reference"] = rv
@@ -229,6 +255,7 @@ def run(data: AuditData) -> list[MetricResult]:
     sr = self_repetition_scores(syn.texts)
     res = MetricResult.of(SELF_REP, float(sr.mean()) if n else float("nan"), n=n,
                           ci=bootstrap_ci(sr, n_boot=cfg.bootstrap, seed=cfg.seed),
+                          details={"top_ngrams": repeated_ngrams(syn.texts, syn.ids, 4)[0]},
                           offenders=offenders(syn.ids, sr, syn.texts))
     if ref is not None:
         rsr = float(self_repetition_scores(ref.texts).mean())
@@ -252,8 +279,25 @@ def run(data: AuditData) -> list[MetricResult]:
     k = int(max(2, min(50, len(base) // 20)))
     if n >= 2 and len(base) >= 2 * k:
         km = fit_kmeans(base, k, cfg.seed)
-        h = normalised_entropy(km.predict(emb), k)
-        res = MetricResult.of(CLUSTER_H, h, n=n, details={"k": k, "fitted_on": "reference" if ref else "synthetic"})
+        labels = km.predict(emb)
+        h = normalised_entropy(labels, k)
+        share = np.bincount(labels, minlength=k) / n
+        # the clusters holding more synthetic records than expected (the reference's share, or
+        # 1/k without one); offenders are the most typical members of the most crowded one
+        expected = np.bincount(km.labels_, minlength=k) / len(km.labels_) if ref is not None else np.full(k, 1 / k)
+        excess = share - expected
+        crowded = [int(c) for c in np.argsort(-excess, kind="stable")[:5] if excess[c] > 0]
+        members: list[int] = []
+        if crowded:
+            idx = np.where(labels == crowded[0])[0]
+            members = idx[np.argsort(km.transform(emb[idx])[:, crowded[0]], kind="stable")][:10].tolist()
+        res = MetricResult.of(
+            CLUSTER_H, h, n=n,
+            details={"k": k, "fitted_on": "reference" if ref else "synthetic",
+                     "largest_clusters": [{"cluster": c, "share": float(share[c]), "expected_share": float(expected[c]),
+                                           "size": int(share[c] * n + 0.5)} for c in crowded]},
+            offenders=[{"id": syn.ids[i], "score": float(excess[crowded[0]]), "cluster": crowded[0],
+                        "text": syn.texts[i][:300]} for i in members])
         if ref is not None:
             rh = normalised_entropy(km.labels_, k)
             res.details["reference"] = rh
@@ -300,6 +344,7 @@ __all__ = [
     "normalised_entropy",
     "prefix_excess",
     "prefix_rate",
+    "repeated_ngrams",
     "run",
     "self_repetition_scores",
     "vendi_score",
