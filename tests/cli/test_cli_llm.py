@@ -89,3 +89,24 @@ def test_a_bug_exits_1_with_its_traceback(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stderr
     assert "Traceback" in r.stderr and "RuntimeError: planted bug in cli_bug" in r.stderr
 
+
+
+def test_rerun_of_an_llm_run_replays_the_cache_with_the_server_gone(tmp_path: Path) -> None:
+    with FakeOpenAIServer(_answer) as srv:
+        project = _project(tmp_path, srv.llm_config(), [{"cli_ask": {}}], n=5)
+        r = tether("run", "p.yaml", "--run-dir", "out", cwd=project)
+        assert r.returncode == 0, r.stderr
+        assert srv.calls == 5
+    # the server is stopped: a rerun that asked the model would fail to connect
+    r = tether("rerun", "out", "--out", "again", "--json", cwd=project)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["identical"] is True
+    assert res["dataset"]["original"] == res["dataset"]["rerun"] and res["dataset"]["rows"] == 5
+    assert [s["step"] for s in res["steps"]] == ["00-read", "01-cli_ask"] and all(s["same"] for s in res["steps"])
+    again = json.loads((project / "again" / "manifest.json").read_text())
+    ask = next(s for s in again["steps"] if s["name"] == "cli_ask")
+    assert ask["llm_usage"]["calls"] == 0 and ask["llm_usage"]["cached_calls"] == 5
+    assert yaml.safe_load((project / "again" / "config.yaml").read_text())["llm"]["default"]["backend"] == "replay"
+    original = json.loads((project / "out" / "manifest.json").read_text())
+    assert again["dataset"]["digest"] == original["dataset"]["digest"]
