@@ -56,7 +56,12 @@ def test_family_finds_replayed_records_and_pii(cfg):
     nr = rep.get("privacy.near_replay_rate")
     assert nr.value == pytest.approx(60 / n, abs=0.01) and nr.details["holdout_baseline"] == 0
     assert rep.get("privacy.dcr_share").value > 0.5 + 0.5 * 60 / n - 0.03
-    assert rep.get("privacy.mia_auc").value > 0.54
+    mia = rep.get("privacy.mia_auc")
+    assert mia.value > 0.54
+    # the members the attack finds most surely are replayed ones, each beside its copy
+    planted = {f"p{i}" for i in range(40)} | {f"p{100 + i}" for i in range(20)}
+    assert len(mia.offenders) == 10 and all(o["id"] in planted and o["set"] == "private" for o in mia.offenders)
+    assert all(o["synthetic_id"].startswith(("copy", "near")) for o in mia.offenders)
     pii = rep.get("privacy.pii_replay_rate")
     assert pii.value == pytest.approx(60 / n, abs=0.005) and pii.details["holdout_baseline"] == 0
     assert pii.status == "warn" and "EMAIL_ADDRESS" in pii.offenders[0]["entities"]

@@ -209,14 +209,20 @@ def run(data: AuditData) -> list[MetricResult]:
         offenders=[{"id": syn.ids[i], "score": float(d_p[i]), "private_id": p.ids[idx_p[i]],
                     "text": syn.texts[i][:300]} for i in order]))
 
-    dm, _ = closest_distance(ep, es)
+    dm, idx_m = closest_distance(ep, es)
     dn, _ = closest_distance(eh, es)
     auc = mia_auc(dm, dn)
     from tether.audit.fidelity import auc_ci
 
     y = np.r_[np.ones(len(dm)), np.zeros(len(dn))]
+    # offenders: the private records the attack finds most surely (nearest a synthetic record)
+    exposed = np.argsort(dm, kind="stable")[:10]
     out.append(MetricResult.of(MIA, auc, n=len(y), ci=auc_ci(y, -np.r_[dm, dn], cfg.bootstrap, cfg.seed),
-                               details={"null_value": 0.5}))
+                               details={"null_value": 0.5, "median_distance_private": float(np.median(dm)),
+                                        "median_distance_holdout": float(np.median(dn))},
+                               offenders=[{"id": p.ids[i], "score": float(dm[i]), "set": "private",
+                                           "synthetic_id": syn.ids[idx_m[i]], "text": p.texts[i][:300]}
+                                          for i in exposed]))
 
     sv = [pii_values(t) for t in syn.texts]
     pv = set().union(*(pii_values(t) for t in p.texts)) if len(p) else set()
