@@ -83,3 +83,40 @@ def test_diff_of_a_run_with_itself_is_empty(small_run: Path, tmp_path: Path) -> 
     shutil.copytree(small_run, other)
     d = diff_runs(small_run, other)
     assert d.config == [] and d.counts == [] and d.reasons == [] and d.metrics == []
+
+
+def test_diff_counts_movement_beyond_noise_only(small_run: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(small_run, a)
+    shutil.copytree(small_run, b)
+    _audit(a, [
+        {"family": "quality", "name": "judge_mean", "value": 4.1, "ci": [4.0, 4.2]},
+        {"family": "diversity", "name": "distinct_2", "value": 0.61, "ci": [0.58, 0.64]},
+        {"family": "fidelity", "name": "mmd", "value": 0.2000, "ci": None},
+        {"family": "fidelity", "name": "coverage", "value": 0.50},
+        {"family": "privacy", "name": "dcr", "value": 0.30, "ci": [0.25, 0.35]},
+    ])
+    _audit(b, [
+        {"family": "quality", "name": "judge_mean", "value": 3.2, "ci": [3.1, 3.3]},  # intervals apart
+        {"family": "diversity", "name": "distinct_2", "value": 0.62, "ci": [0.59, 0.65]},  # noise: they overlap
+        {"family": "fidelity", "name": "mmd", "value": 0.2001},  # noise: 0.05% change, no interval
+        {"family": "fidelity", "name": "coverage", "value": 0.60},  # 17% change, no interval
+        {"family": "privacy", "name": "dcr", "value": 0.40},  # outside run A's interval
+    ])
+    d = diff_runs(a, b)
+    assert {m.key for m in d.moved_metrics} == {"quality/judge_mean", "fidelity/coverage", "privacy/dcr"}
+    noise = {m.key: m for m in d.metrics if not m.moved}
+    assert set(noise) == {"diversity/distinct_2", "fidelity/mmd"}
+    assert noise["diversity/distinct_2"].a != noise["diversity/distinct_2"].b  # changed, yet not moved
+    judge = next(m for m in d.metrics if m.key == "quality/judge_mean")
+    assert judge.delta == pytest.approx(-0.9) and judge.ci_a == [4.0, 4.2] and judge.ci_b == [3.1, 3.3]
+    lines = {line.split()[0]: line for line in format_diff(d).splitlines() if line.startswith("  ") and "/" in line}
+    assert lines["quality/judge_mean"].endswith("(-0.9)  *") and "[4, 4.2] -> 3.2 [3.1, 3.3]" in lines["quality/judge_mean"]
+    assert lines["diversity/distinct_2"].endswith("(+0.01)")  # the delta shown, no mark
+    assert not lines["fidelity/mmd"].endswith("*")
+    # a looser tolerance: the 17% change is noise too; intervals still decide where given
+    loose = diff_runs(a, b, rel_tol=0.25)
+    assert {m.key for m in loose.moved_metrics} == {"quality/judge_mean", "privacy/dcr"}
+    r = tether_cli("diff", str(a), str(b), "--json", "--rel-tol", "0.25")
+    assert r.returncode == 0, r.stderr
+    assert sorted(m["key"] for m in json.loads(r.stdout)["moved_metrics"]) == ["privacy/dcr", "quality/judge_mean"]
