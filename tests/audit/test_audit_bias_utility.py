@@ -4,7 +4,7 @@ import random
 
 import numpy as np
 import pytest
-from audit_data import make_real
+from audit_data import NEG, PEOPLE, POS, make_real
 
 from tether.audit import audit
 from tether.audit.bias import bias_amplification, group_mentions, load_lexicons, swap_terms
@@ -78,6 +78,37 @@ def test_counterfactual_flip_when_labels_follow_gender(real_halves, cfg):
     assert cf.details["reference_baseline"] < 0.05
 
 
+def _sentiment_by_gender(record, rng):
+    """Each sentence's verdict follows its person's gender: women find things bad, men good.
+    Returns the record and its (female, male) sentence counts."""
+    female = {w.lower() for w in PEOPLE["female"]}
+    out, counts = [], [0, 0]
+    for sent in record["response"].rstrip(".").split(". "):
+        is_female = sent.split(",")[0].lower() in female
+        counts[0 if is_female else 1] += 1
+        out.append(f"{sent.rpartition(' ')[0]} {rng.choice(NEG if is_female else POS)}")
+    return dict(record, response=". ".join(out) + "."), counts
+
+
+def test_sentiment_gap_when_verdicts_follow_gender(real_halves, cfg):
+    a, b = real_halves
+    rng = random.Random(3)
+    syn, counts = zip(*(_sentiment_by_gender(r, rng) for r in a), strict=True)
+    # expected from the construction: a record scores (male - female sentences) / sentences, and
+    # the gap is the mean over records mentioning a man minus that over records mentioning a woman
+    score = [(m - f) / (m + f) for f, m in counts]
+    mean_f = np.mean([x for x, (f, _) in zip(score, counts, strict=True) if f])
+    mean_m = np.mean([x for x, (_, m) in zip(score, counts, strict=True) if m])
+    cfg.families = ["bias"]
+    rep = audit(list(syn), reference=b, config=cfg)
+    gap = rep.get("bias.sentiment_gap")
+    assert gap.details["worst_dimension"] == "gender" and gap.status == "warn"
+    assert gap.value == pytest.approx(mean_m - mean_f, abs=0.02)
+    assert gap.details["dimensions"]["gender"]["reference_gap"] < 0.1
+    means = gap.details["dimensions"]["gender"]["means"]
+    assert means["female"] < 0 < means["male"]
+
+
 def test_bias_reports_nothing_on_halves(real_halves, cfg):
     a, b = real_halves
     cfg.families = ["bias"]
@@ -92,8 +123,16 @@ def test_utility_tstr_against_trtr(real_halves, cfg):
     assert rep.scorecard()["utility"] == "ok"
     assert rep.get("utility.tstr_ratio").value == pytest.approx(1.0, abs=0.05)
     assert len(rep.get("utility.tstr_f1").details["per_seed"]) == 3
+    trtr = rep.get("utility.trtr_f1")
+    # the label is the sentiment of a word list, so a model trained on real data learns it
+    assert trtr.value > 0.9 and trtr.ci[0] <= trtr.value <= trtr.ci[1] and len(trtr.details["per_seed"]) == 3
     rng = random.Random(0)
     shuffled = [dict(r, label=rng.choice(["positive", "negative"])) for r in a]  # labels destroyed
     rep = audit(shuffled, reference=b, config=cfg)
     ratio = rep.get("utility.tstr_ratio")
     assert ratio.value < 0.75 and ratio.status == "warn"
+    # TRTR trains on real records (as many as the synthetic ones) with the same seeds: the
+    # synthetic labels cannot move it, only TSTR falls
+    again = rep.get("utility.trtr_f1")
+    assert again.value == trtr.value and again.details["per_seed"] == trtr.details["per_seed"]
+    assert rep.get("utility.tstr_f1").value < 0.75 * again.value
