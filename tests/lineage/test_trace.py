@@ -100,3 +100,51 @@ def test_raw_response_comes_from_the_llm_cache(small_run: Path, tmp_path: Path) 
     cache.close()
     assert trace(run, rid).raw_response == "RAW ANSWER TEXT"
     assert "raw response: RAW ANSWER TEXT" in format_trace(trace(run, rid))
+
+
+def _prompt_run(tmp_path: Path, run: str, step: dict) -> Path:
+    import yaml
+
+    from tether.generate.testing import scripted_server
+    from tether.pipeline import Pipeline
+
+    project = tmp_path / "proj"
+    (project / "prompts").mkdir(parents=True, exist_ok=True)
+    (project / "prompts" / "ask.j2").write_text("Please answer: {{ instruction }}", encoding="utf-8")
+    (project / "tasks.jsonl").write_text('{"instruction": "name a worm"}\n', encoding="utf-8")
+    with scripted_server(lambda req: "a red wiggler", model="scripted") as srv:
+        cfg = {"name": "tt", "llm": {"default": srv.llm_config()},
+               "steps": [{"read": {"path": "tasks.jsonl"}}, {"prompt": step}]}
+        (project / f"{run}.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        Pipeline.from_yaml(project / f"{run}.yaml").run(tmp_path / run)
+    return tmp_path / run
+
+
+def test_trace_names_the_template_file_or_the_shipped_default(tmp_path: Path) -> None:
+    default_run = _prompt_run(tmp_path, "default", {})
+    t = trace(default_run, _dataset_ids(default_run)[0])
+    assert t.lineage["template_hash"] and t.templates == {"template": "prompt.j2 (shipped default)"}
+    assert "  template: prompt.j2 (shipped default)" in format_trace(t).splitlines()
+
+    file_run = _prompt_run(tmp_path, "file", {"template_file": "prompts/ask.j2"})
+    t = trace(file_run, _dataset_ids(file_run)[0])
+    resolved = tmp_path / "proj" / "prompts" / "ask.j2"
+    assert t.templates == {"template": f"prompts/ask.j2 ({resolved})"}
+    assert f"  template: prompts/ask.j2 ({resolved})" in format_trace(t).splitlines()
+
+    inline_run = _prompt_run(tmp_path, "inline", {"template": "Q: {{ instruction }}"})
+    assert trace(inline_run, _dataset_ids(inline_run)[0]).templates == {"template": "inline"}
+
+    # the file gone since the run: the trace still names the configured file
+    resolved.unlink()
+    t = trace(file_run, _dataset_ids(file_run)[0])
+    assert t.templates == {"template": f"prompts/ask.j2 ({resolved})"}
+    r = subprocess.run([sys.executable, "-m", "tether", "trace", str(default_run), _dataset_ids(default_run)[0],
+                        "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["templates"] == {"template": "prompt.j2 (shipped default)"}
+
+
+def test_a_step_without_templates_names_none(small_run: Path) -> None:
+    t = trace(small_run, _dataset_ids(small_run)[0])
+    assert t.templates is None and "template:" not in format_trace(t)

@@ -1,5 +1,9 @@
 """Trace a record back to its seed: every step it passed, every verdict, every parent.
 
+For the step that made a record, the trace names the prompt templates it used: the file as
+the config gives it (with the path it resolved to), ``inline`` for a template written in the
+config, or the name of the template shipped with tether when the default applied.
+
 Example:
     >>> t = trace("runs/quickstart", "3f2a9c...")  # doctest: +SKIP
     >>> [s.source for s in t.seeds()]  # doctest: +SKIP
@@ -16,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tether.errors import InputError
+from tether.errors import InputError, TetherError
 from tether.lineage._private import load_parts, open_run, read_config, step_entries
 from tether.pipeline.rundir import RunDir
 from tether.records import ID, LINEAGE, ORIGIN_REAL, QUARANTINE_COLUMNS, REJECT_COLUMNS
@@ -51,6 +55,7 @@ class TraceNode:
     appearances: list[Appearance] = field(default_factory=list)
     step_config: dict[str, Any] | None = None  # {type: params} of the step that made it
     llm_config: dict[str, Any] | None = None  # the llm entry that step used
+    templates: dict[str, str] | None = None  # template slot -> file, "inline" or "NAME (shipped default)"
     raw_response: str | None = None  # from the LLM cache, by lineage.prompt_hash
     parents: list[TraceNode] = field(default_factory=list)
 
@@ -94,6 +99,7 @@ class TraceNode:
             "appearances": [a.__dict__ for a in self.appearances],
             "step_config": self.step_config,
             "llm_config": self.llm_config,
+            "templates": self.templates,
             "raw_response": self.raw_response,
             "parents": [p.to_dict() for p in self.parents],
         }
@@ -138,6 +144,78 @@ def lookup_raw_response(run: RunDir, prompt_hash: str | None) -> str | None:
     return str(resp)
 
 
+def _slot(attr: str, key: str | None = None) -> str:
+    """A template slot's name from the private attribute holding it: ``_tpl`` -> ``template``,
+    ``_judge_tpl`` -> ``judge_template``, ``_sys`` -> ``system``, ``_tpls["gen"]`` -> ``gen_template``."""
+    if key is not None:
+        return f"{key}_template"
+    name = attr.lstrip("_")
+    if name == "sys":
+        return "system"
+    for short in ("tpls", "tpl"):
+        if name == short or name.endswith("_" + short):
+            return name[: -len(short)] + "template"
+    return name
+
+
+def _is_template(value: Any) -> bool:
+    return all(hasattr(value, a) for a in ("label", "hash", "render"))
+
+
+def _describe(label: str, files: dict[str, str], base_dir: Path) -> str:
+    if label.endswith(" (default)"):
+        return label[: -len(" (default)")] + " (shipped default)"
+    if label in files.values():
+        p = Path(label).expanduser()
+        resolved = p if p.is_absolute() else base_dir / p
+        return label if str(resolved) == label else f"{label} ({resolved})"
+    return "inline"
+
+
+def step_templates(type_name: str, params: dict[str, Any], base_dir: Path) -> dict[str, str]:
+    """Which template each prompt of a step uses: ``{slot: source}`` where the source is the
+    configured file (and the path it resolves to), ``inline``, or ``NAME (shipped default)``.
+
+    The step is built from its config and set up (templates load in ``setup()``), so the answer
+    is the one the step itself arrives at. When that fails (a plugin or a file gone since the
+    run), the configured ``*template_file`` and inline ``*template`` fields are reported.
+    Empty for a step without templates.
+    """
+    from tether.pipeline.context import StepContext
+    from tether.pipeline.registry import get_step_class
+
+    try:
+        cls = get_step_class(type_name)
+    except TetherError:
+        return {}
+    fields = [f for f in cls.model_fields if "template" in f or f in ("system", "system_file")]
+    if not any("template" in f for f in fields):
+        return {}
+    files = {f: v for f, v in params.items() if f in fields and f.endswith("_file") and isinstance(v, str)}
+    try:
+        step = cls.model_validate(params)
+        step.setup(StepContext(step_name=step.instance_name, base_dir=base_dir))
+    except Exception as exc:  # noqa: BLE001 - the trace still shows what the config says
+        log.debug("step %s could not be set up to name its templates: %s", type_name, exc)
+        out = {f.removesuffix("_file"): _describe(v, files, base_dir) for f, v in files.items()}
+        for f in fields:
+            if not f.endswith("_file") and isinstance(params.get(f), str) and f not in out:
+                out[f] = "inline"
+        return out
+    out = {}
+    try:
+        for attr, value in (step.__pydantic_private__ or {}).items():
+            if _is_template(value):
+                out[_slot(attr)] = _describe(value.label, files, base_dir)
+            elif isinstance(value, dict):
+                for key, v in value.items():
+                    if _is_template(v):
+                        out[_slot(attr, str(key))] = _describe(v.label, files, base_dir)
+    finally:
+        step.teardown()
+    return out
+
+
 class _Index:
     """Rows of every step, looked up by id."""
 
@@ -146,6 +224,20 @@ class _Index:
         self.table = load_parts(run)
         self.config = read_config(run)
         self.steps = {name: (tname, params) for name, tname, params in step_entries(self.config)}
+        self.base_dir = Path(run.read_manifest().get("base_dir") or run.root.parent)
+        self._templates: dict[str, dict[str, str]] = {}
+
+    def templates(self, step: str) -> dict[str, str]:
+        if step not in self._templates:
+            from tether.pipeline.registry import load_plugins
+
+            tname, params = self.steps[step]
+            try:
+                load_plugins(list(self.config.get("plugins") or []))
+            except TetherError as exc:
+                log.debug("plugins of %s not importable: %s", self.run.root, exc)
+            self._templates[step] = step_templates(tname, params, self.base_dir)
+        return self._templates[step]
 
     def rows(self, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         if self.table.num_rows == 0 or ID not in self.table.column_names:
@@ -203,6 +295,7 @@ class _Index:
         if made_by in self.steps:
             tname, params = self.steps[made_by]
             node.step_config = {tname: params}
+            node.templates = self.templates(made_by) or None
             llm_name = params.get("llm")
             llms = self.config.get("llm") or {}
             if isinstance(llm_name, str) and llm_name in llms:
@@ -264,6 +357,8 @@ def format_trace(node: TraceNode, *, width: int = 160) -> str:
                 lines.append(f"{pad}  {key}: {lin[key]}")
         if n.step_config:
             lines.append(f"{pad}  step config: {_short(n.step_config, width)}")
+        for slot, source in (n.templates or {}).items():
+            lines.append(f"{pad}  {slot}: {source}")
         if n.llm_config:
             lines.append(f"{pad}  model config: {_short(n.llm_config, width)}")
         for k, v in n.payload.items():
@@ -296,4 +391,4 @@ def format_trace(node: TraceNode, *, width: int = 160) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Appearance", "TraceNode", "format_trace", "lookup_raw_response", "trace"]
+__all__ = ["Appearance", "TraceNode", "format_trace", "lookup_raw_response", "step_templates", "trace"]
