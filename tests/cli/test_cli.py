@@ -44,6 +44,15 @@ def test_validate_names_a_misspelled_key_and_exits_2(project: Path) -> None:
     assert ok.returncode == 0 and "ok:" in ok.stdout
 
 
+def test_a_bad_card_key_is_reported_before_anything_runs(project: Path) -> None:
+    (project / "card.yaml").write_text((project / "p.yaml").read_text() + "card: {licence: mit}\n")
+    r = tether("validate", "card.yaml", cwd=project)
+    assert r.returncode == 2 and "unknown key 'card.licence'" in r.stderr, r.stderr
+    r = tether("run", "card.yaml", "--run-dir", "out", cwd=project)
+    assert r.returncode == 2 and "unknown key 'card.licence'" in r.stderr
+    assert not (project / "out").exists()  # no run directory, no manifest: nothing ran
+
+
 def test_bad_input_exits_3_with_file_and_line(project: Path) -> None:
     (project / "d.jsonl").write_text('{"body": "a"}\n{"body": \n')
     r = tether("run", "p.yaml", "--run-dir", "out", cwd=project)
