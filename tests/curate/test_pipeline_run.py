@@ -39,5 +39,10 @@ def test_curation_pipeline_run(tmp_path):
     assert result.dataset_rows == 3
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert "by_entity" in json.dumps(manifest)
+    # the duplicate cluster listing lands in the manifest with the step's stats
+    (cluster,) = by["dedup"]["stats"]["cluster_list"]
+    assert cluster["size"] == 2 and cluster["kept"] == cluster["members"][0] == cluster["cluster"]
+    (m_dedup,) = [s for s in manifest["steps"] if s["type"] == "dedup"]
+    assert m_dedup["stats"]["cluster_list"] == by["dedup"]["stats"]["cluster_list"]
     data = [json.loads(x) for x in (tmp_path / "run" / "dataset" / "data.jsonl").read_text().splitlines()]
     assert any(d["response"] == "Write to <EMAIL_ADDRESS> today." for d in data)

@@ -80,6 +80,10 @@ class Dedup(GlobalStep):
     """External sets to dedup against: files (JSONL, Parquet, CSV, ...) or earlier run folders."""
     against_fields: list[str] | None = None
     """Columns of the external set to compare (default: fields)."""
+    list_clusters: int = Field(1000, ge=0)
+    """Duplicate clusters listed in the step's stats (``cluster_list``), largest first; 0 lists none."""
+    list_members: int = Field(100, ge=1)
+    """Member ids listed per cluster (``size`` always counts them all)."""
 
     @field_validator("fields")
     @classmethod
@@ -190,6 +194,12 @@ class Dedup(GlobalStep):
                 score[k] = 1.0 if self.method == "exact" else best[k]
         return dup_of, score
 
+    def _cluster_list(self, members: dict[str, list[str]], ext_roots: set[str]) -> list[dict[str, Any]]:
+        """The largest ``list_clusters`` clusters: id, size (records of this dataset in it), the
+        kept member's id (``None`` when the cluster is an external item's), member ids."""
+        ranked = sorted(members, key=lambda c: (-len(members[c]), c))[: self.list_clusters]
+        return [_cluster_entry(c, members[c], c in ext_roots, self.list_members) for c in ranked]
+
     # ------------------------------------------------------------------ the step
     def process(self, records: list[Record], ctx: StepContext) -> Outcome:
         fields = as_fields(self.fields)
@@ -237,18 +247,29 @@ class Dedup(GlobalStep):
                 outcome.kept.append(rec)
             else:
                 outcome.rejected.append((rec, verdict))
-        clusters = {rec[self.col("cluster")] for rec, _ in result if rec[self.col("cluster")] is not None}
+        members: dict[str, list[str]] = {}  # cluster -> member ids, kept member first
+        for rec_idx in order:
+            cluster = result[rec_idx][0][self.col("cluster")]
+            if cluster is not None:
+                members.setdefault(cluster, []).append(records[rec_idx][ID])
+        ext_roots = {ext_ids[int(root[pos])] for pos in range(m, len(dup_of)) if dup_of[pos] >= 0 and root[pos] < m}
         ctx.stats.update({
             "method": self.method,
             "threshold": self.effective_threshold,
             "duplicates": len(outcome.rejected),
-            "clusters": len(clusters),
+            "clusters": len(members),
             "external_matches": n_ext,
             "external_size": m,
+            "cluster_list": self._cluster_list(members, ext_roots),
         })
         log.info("%s: %d duplicates in %d clusters (%d against external)", ctx.step_name,
-                 len(outcome.rejected), len(clusters), n_ext)
+                 len(outcome.rejected), len(members), n_ext)
         return outcome
+
+
+def _cluster_entry(cluster: str, ids: list[str], external: bool, limit: int) -> dict[str, Any]:
+    return {"cluster": cluster, "size": len(ids), "kept": None if external else ids[0], "external": external,
+            "members": ids[:limit]}
 
 
 def _num(v: Any) -> float:
