@@ -107,10 +107,22 @@ def test_ratio_filter_planted():
 
 
 def test_length_filter():
-    recs = [new_record({"text": t}) for t in ("", "one two", "one two three four five", "x " * 50)]
-    out = run_step(LengthFilter(min_words=3, max_words=20), recs)
-    assert [r["text"] for r in out.kept] == ["one two three four five"]
-    assert sorted(v.reason for _, v in out.rejected) == ["too_long", "too_short", "too_short"]
+    # planted: texts of 0..30 words (and one of 30 long words); known answer: outside
+    # [3 words, 20 words] or over 150 characters is rejected, with the reason for its side
+    rnd = random.Random(4)
+    texts = [" ".join(rnd.choice(["one", "two", "three", "four"]) for _ in range(n)) for n in range(31)]
+    texts.append(" ".join("x" * 12 for _ in range(12)))  # 12 words but 155 characters
+    truth = {t: ("too_short" if len(t.split()) < 3 else "too_long" if len(t.split()) > 20 or len(t) > 150 else None)
+             for t in texts}
+    recs = [new_record({"text": t}) for t in texts]
+    out = run_step(LengthFilter(min_words=3, max_words=20, max_chars=150), recs)
+    precision, recall = _prf(_rejected_flags(out, recs), [truth[t] is not None for t in texts])
+    print(f"length: precision={precision:.2f} recall={recall:.2f}")
+    assert precision == 1.0 and recall == 1.0
+    assert {r["text"]: v.reason for r, v in out.rejected} == {t: w for t, w in truth.items() if w}
+    kept_words = sorted(len(r["text"].split()) for r in out.kept)
+    assert kept_words[0] == 3 and kept_words[-1] == 20  # the bounds themselves are kept
+    assert all(r["length_filter__chars"] == len(r["text"]) for r in out.kept)
 
 
 def test_language_planted():
