@@ -9,6 +9,18 @@ from tether.audit import AuditConfig
 from tether.embed import Embedder, EmbedderConfig
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """One BLAS thread: beside other work on a few cores, multi-threaded BLAS oversubscribes
+    them and the small matrices of these tests take several times longer."""
+    import scipy.linalg  # noqa: F401  (load every BLAS the tests use before limiting them)
+    import sklearn.metrics  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def real_halves() -> tuple[list[dict], list[dict]]:
     data = make_real(1600, seed=1)
