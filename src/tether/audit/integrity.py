@@ -101,9 +101,9 @@ def run(data: AuditData) -> list[MetricResult]:
                                 "note": "no label field and no repeated response to scan"})]
     found = trigger_scan(prompts, labels, min_count=cfg.trigger_min_count, z_threshold=cfg.trigger_z)
     ref_labels = ref.labels(cfg.label_field) if (ref is not None and target == "label") else None
-    natural = []
+    natural: list[dict[str, Any]] = []
     if ref_labels is not None:
-        kept = []
+        kept: list[dict[str, Any]] = []
         for f in found:
             cnt, pur = token_purity(ref.texts, ref_labels, f["token"], f["label"])  # type: ignore[union-attr]
             f["reference_count"], f["reference_purity"] = cnt, pur

@@ -31,7 +31,7 @@ def audit_run(config: PipelineConfig, run: RunDir, manifest: Manifest, base_dir:
     finally:
         embedder.close()
     json_path, html_path = report.write(run.audit)
-    summary = {"scorecard": report.scorecard(), "gates": [g.to_dict() for g in report.gates],
+    summary: dict[str, Any] = {"scorecard": report.scorecard(), "gates": [g.to_dict() for g in report.gates],
                "report": str(json_path.relative_to(run.root)), "html": str(html_path.relative_to(run.root))}
     manifest.data["audit"] = summary
     manifest.save()

@@ -168,10 +168,10 @@ def run(data: AuditData) -> list[MetricResult]:
 
     if cfg.canaries:
         low = [t.lower() for t in syn.texts]
-        hits = {c: [i for i, t in enumerate(low) if c.lower() in t] for c in cfg.canaries}
-        replayed = [c for c, h in hits.items() if h]
+        canary_hits = {c: [i for i, t in enumerate(low) if c.lower() in t] for c in cfg.canaries}
+        replayed = [c for c, h in canary_hits.items() if h]
         offs = [{"id": syn.ids[i], "score": 1.0, "canary": c, "text": syn.texts[i][:300]}
-                for c in replayed for i in hits[c][:3]]
+                for c in replayed for i in canary_hits[c][:3]]
         out.append(MetricResult.of(CANARY, len(replayed), n=len(cfg.canaries),
                                    details={"canaries": len(cfg.canaries), "replayed": replayed}, offenders=offs))
 

@@ -148,7 +148,7 @@ def run(data: AuditData) -> list[MetricResult]:
         idx = [i for i, v in enumerate(vals) if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if len(idx) < 2:
             continue
-        arr = np.array([float(vals[i]) for i in idx])
+        arr = np.array([vals[i] for i in idx], dtype=float)
         info = JUDGE if col == "judge_score" else metric(
             F, JUDGE_COLUMN.split(".", 1)[1] + col, higher_is_better=True, bounds=(-math.inf, math.inf),
             description=f"Mean of the score column '{col}' (distribution in the details).")
