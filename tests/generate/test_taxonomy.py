@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from gen_helpers import run_steps
 
-from tether.errors import InputError
+from tether.errors import ConfigError, InputError
 from tether.generate import PhaseOrder, Taxonomy, TaxonomyGenerate
 from tether.generate.testing import ScriptedLLM, fenced, request_text
 
@@ -86,6 +86,39 @@ def test_phase_order_with_replay() -> None:
     assert all(r["lineage"]["parents"][0].startswith("r") for r in replayed)
     assert {r["taxonomy_phase"] for r in replayed if r["phase_index"] == 1} == {"knowledge"}
     assert len({r["id"] for r in out.kept}) == len(out.kept)
+    assert stats["phase_order"]["phases"]["foundational_skills"] == {"records": 10, "replayed": 2}
+
+
+def test_phase_order_step_is_the_lineage_ordering() -> None:
+    """The step and ``tether mix --phases`` share one implementation: same records, same order."""
+    import random
+
+    from tether.lineage.mix import phase_order
+
+    phases = ["foundational_skills"] * 7 + ["Knowledge"] * 5 + ["compositional_skills/essays"] * 6
+    recs = [{"id": f"r{i}", "taxonomy_phase": p, "lineage": None} for i, p in enumerate(phases)]
+    out, _ = run_steps([PhaseOrder(replay=0.5)], recs)
+    ctx_rng = random.Random("0:phase_order:phase_order")  # what StepContext.rng("phase_order") seeds
+    direct, aside, _ = phase_order(recs, by="taxonomy_phase", order=["knowledge", "foundational_skills",
+                                   "compositional_skills"], replay=0.5, rng=ctx_rng, step="phase_order",
+                                   unlisted="error", run_id="test")
+    assert aside == [] and [r["id"] for r in out.kept] == [r["id"] for r in direct]
+    # a path-like or differently cased value names its phase by its first level
+    assert [r["phase"] for r in out.kept if not r["replay"]][:5] == ["knowledge"] * 5
+
+
+def test_phase_order_unlisted_phases_error_last_or_reject() -> None:
+    phases = ["knowledge"] * 4 + ["safety"] * 3 + ["foundational_skills"] * 4 + [None]
+    recs = [{"id": f"r{i}", "taxonomy_phase": p, "lineage": None} for i, p in enumerate(phases)]
+    with pytest.raises(ConfigError, match=r"'\(missing\)' \(1 records\), 'safety' \(3 records\)"):
+        run_steps([PhaseOrder()], recs)
+    out, stats = run_steps([PhaseOrder(unlisted="last", shuffle=False)], recs)
+    assert [r["taxonomy_phase"] for r in out.kept] == ["knowledge"] * 4 + ["foundational_skills"] * 4 + ["safety"] * 3 + [None]
+    assert [r["phase_index"] for r in out.kept] == [0] * 4 + [1] * 4 + [3] * 4  # after the 3 listed phases
+    assert stats["phase_order"]["phases"]["(unlisted)"] == {"records": 4, "replayed": 0}
+    out, stats = run_steps([PhaseOrder(unlisted="reject")], recs)
+    assert len(out.kept) == 8 and {r["id"] for r, _ in out.rejected} == {"r4", "r5", "r6", "r11"}
+    assert {v.reason for _, v in out.rejected} == {"phase_not_listed"}  # counts: in 12 = kept 8 + rejected 4
 
 
 def test_examples_beyond_per_leaf_are_rejected_not_dropped(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from lineage_helpers import PIPELINE, make_project, run_project
 
@@ -71,18 +72,42 @@ def test_size_and_seed() -> None:
 
 
 def test_phases_with_replay() -> None:
-    recs = [new_record({"text": f"{p}{i}", "taxonomy": f"{p}/leaf{i % 3}"}, step="t")
+    recs = [new_record({"text": f"{p}{i}", "taxonomy": f"{p}/leaf{i % 3}"}, step="t", model="m1", prompt_hash=f"h{i}")
             for p, n in (("knowledge", 10), ("foundational", 20), ("compositional", 40), ("other", 5)) for i in range(n)]
-    out, left, rep = phase_order(recs, by="taxonomy", order=["Knowledge", "foundational", "compositional"],
-                                 replay=0.1, rng=random.Random(0))
+    order = ["Knowledge", "foundational", "compositional"]
+    with pytest.raises(ConfigError, match=r"not in the phase order .*'other' \(5 records\)") as err:
+        phase_order(recs, by="taxonomy", order=order, replay=0.1, rng=random.Random(0))
+    assert "unlisted: last" in (err.value.hint or "") and "unlisted: reject" in (err.value.hint or "")
+    out, left, rep = phase_order(recs, by="taxonomy", order=order, replay=0.1, rng=random.Random(0), unlisted="reject")
     assert len(left) == 5 and rep["phases"]["foundational"] == {"records": 20, "replayed": 2}
+    assert {r["taxonomy"].split("/")[0] for r in left} == {"other"} and "phase" not in left[0]
     assert rep["phases"]["compositional"] == {"records": 40, "replayed": 4}
     assert [r["phase"] for r in out] == ["knowledge"] * 10 + ["foundational"] * 22 + ["compositional"] * 44
     firsts = {r["id"] for r in out[:10]}
     replays = [r for r in out if r["replay"]]
     assert len(replays) == 6 and all(r["lineage"]["recipe"] == "replay" for r in replays)
+    assert all(r["lineage"]["model"] == "m1" and r["lineage"]["prompt_hash"].startswith("h") for r in replays)
     assert all(r["lineage"]["parents"][0] in firsts for r in out[10:32] if r["replay"])
     assert len({r["id"] for r in out}) == len(out)  # copies have their own ids
+    assert [r["phase_index"] for r in out] == [0] * 10 + [1] * 22 + [2] * 44
+
+
+def test_unlisted_phases_last_form_one_phase_of_their_own() -> None:
+    recs = [new_record({"text": f"{p}{i}", "taxonomy": p}, step="t")
+            for p, n in (("misc", 4), ("knowledge", 6), ("extra", 2), ("foundational", 6)) for i in range(n)]
+    recs.append(new_record({"text": "no phase", "taxonomy": None}, step="t"))
+    out, left, rep = phase_order(recs, by="taxonomy", order=["knowledge", "foundational"], replay=0.5,
+                                 rng=random.Random(1), unlisted="last")
+    assert left == [] and rep["not_listed"] == 0
+    assert list(rep["phases"]) == ["knowledge", "foundational", "(unlisted)"]
+    assert rep["phases"]["(unlisted)"] == {"records": 7, "replayed": 4}  # round(0.5 * 7) from the 12 before
+    assert [r["phase_index"] for r in out] == [0] * 6 + [1] * 9 + [2] * 11
+    tail = [r for r in out[15:] if not r["replay"]]
+    assert sorted(str(r["taxonomy"]) for r in tail) == ["None"] + ["extra"] * 2 + ["misc"] * 4
+    assert {r["phase"] for r in out[15:]} == {"(unlisted)"}
+    assert all(r["lineage"]["parents"][0] in {x["id"] for x in out[:15]} for r in out[15:] if r["replay"])
+    with pytest.raises(ConfigError, match="unlisted must be one of"):
+        phase_order(recs, by="taxonomy", order=["knowledge"], replay=0.0, rng=random.Random(0), unlisted="drop")  # type: ignore[arg-type]
 
 
 def test_mix_step_in_a_pipeline(tmp_path: Path) -> None:
@@ -136,3 +161,12 @@ def test_cli_mix_with_phases(tmp_path: Path) -> None:
     assert Counter(r["lineage"]["origin"] for r in rows if not r["replay"]) == {"real": 40, "synthetic": 40}
     assert all(r["lineage"]["parents"][0] in {x["id"] for x in rows[:n_k]} for r in rows if r["replay"])
     assert len((out / "text.jsonl").read_text().splitlines()) == len(rows)
+    # one phase left out of --phases: an error by default, or set aside with --unlisted reject
+    args3 = [a if a != "knowledge,foundational" else "knowledge" for a in args2]
+    r = subprocess.run([sys.executable, "-m", "tether", "mix", *args3], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and f"'foundational' ({n_f} records)" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-m", "tether", "mix", *args3, "--unlisted", "reject"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    aside = pq.read_table(out / "unselected.parquet").to_pylist()
+    assert Counter(x["reject_reason"] for x in aside)["phase_not_listed"] == n_f

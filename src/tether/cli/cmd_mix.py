@@ -25,6 +25,9 @@ def register(app: typer.Typer) -> None:
         phase_field: Annotated[str | None, typer.Option("--phase-field", help="Order in phases by this field's top level.")] = None,
         phases: Annotated[str | None, typer.Option("--phases", help="Phase names in order, comma-separated.")] = None,
         replay: Annotated[float, typer.Option("--replay", help="Replay fraction of earlier phases in each later phase.")] = 0.0,
+        unlisted: Annotated[str, typer.Option(
+            "--unlisted", help="Records of a phase not in --phases: error (stop), last (one phase of their own), "
+                               "or reject (to unselected.parquet as phase_not_listed).")] = "error",
         formats: Annotated[list[str], typer.Option("--format", "-f", help="Extra export formats (chat, alpaca, ...).")] = [],  # noqa: B006
     ) -> None:
         """Mix real and synthetic records at a ratio; records keep their origin and lineage."""
@@ -45,7 +48,8 @@ def register(app: typer.Typer) -> None:
         if phase_field is not None:
             assert phases is not None
             selected, left, preport = phase_order(selected, by=phase_field, order=phases.split(","), replay=replay,
-                                                  rng=random.Random(f"{seed}:phases"), step="mix")
+                                                  rng=random.Random(f"{seed}:phases"), step="mix",
+                                                  unlisted=unlisted)  # type: ignore[arg-type]
             unselected += [(r, PHASE_NOT_LISTED) for r in left]
             report["phases"] = preport
         out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,8 @@ al., 2024).
   leaf path and phase, and reports coverage per leaf in the step's stats (every leaf appears,
   with 0 when nothing was kept).
 - ``phase_order`` (global) orders a dataset in phases (knowledge, then foundational, then
-  compositional skills) and mixes ``replay`` of earlier phases into each later one.
+  compositional skills) and mixes ``replay`` of earlier phases into each later one; the
+  ordering itself is :func:`tether.lineage.mix.phase_order`, shared with ``tether mix``.
 
 The tree::
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -51,7 +52,7 @@ from tether.generate._private import (
 )
 from tether.pipeline.registry import register
 from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Verdict
-from tether.records import ID, LINEAGE, Record, digest, new_record
+from tether.records import ID, Record, digest, new_record
 
 if TYPE_CHECKING:
     from tether.pipeline.context import StepContext
@@ -266,7 +267,14 @@ class TaxonomyGenerate(GlobalStep, LLMFields):
 
 @register
 class PhaseOrder(GlobalStep):
-    """Order records in curriculum phases, mixing a replay fraction of earlier phases into each."""
+    """Order records in curriculum phases, mixing a replay fraction of earlier phases into each.
+
+    The ordering is :func:`tether.lineage.mix.phase_order` (the one ``tether mix --phases``
+    uses): a record's phase is the first level of ``phase_column`` (``"knowledge"`` or
+    ``"knowledge/biology"``), matched case-insensitively. Records of a phase not in ``phases``
+    follow ``unlisted``: an error (default), last in one phase of their own, or rejected with
+    reason ``phase_not_listed``.
+    """
 
     type: ClassVar[str] = "phase_order"
     description: ClassVar[str] = (
@@ -275,48 +283,30 @@ class PhaseOrder(GlobalStep):
     )
 
     phase_column: str = "taxonomy_phase"
-    """The column naming each record's phase."""
+    """The column naming each record's phase (its first path level, matched case-insensitively)."""
     phases: list[str] = Field(default_factory=lambda: list(PHASES))
-    """The phase order; records of other phases come last, in one phase of their own."""
+    """The phase order."""
     replay: float = Field(0.0, ge=0.0, le=1.0)
     """Replayed records of earlier phases added to a phase, as a fraction of that phase's size."""
     shuffle: bool = True
     """Shuffle within each phase (seeded)."""
+    unlisted: Literal["error", "last", "reject"] = "error"
+    """Records of a phase not in ``phases``: stop with an error naming them, put them last (one phase of their own, ``(unlisted)``), or reject them as ``phase_not_listed``."""
 
     def input_columns(self) -> set[str]:
         return {self.phase_column}
 
     def output_columns(self) -> set[str]:
-        return {"phase_index", "replay"}
+        return {"phase", "phase_index", "replay"}
 
     def process(self, records: list[Record], ctx: StepContext) -> Outcome:
-        rng = ctx.rng("phase_order")
-        order = {p: i for i, p in enumerate(self.phases)}
-        groups: dict[int, list[Record]] = {}
-        for r in records:
-            groups.setdefault(order.get(str(r.get(self.phase_column)), len(self.phases)), []).append(r)
-        out: list[Record] = []
-        earlier: list[Record] = []
-        sizes = {}
-        for idx in sorted(groups):
-            phase = [{**r, "phase_index": idx, "replay": False} for r in groups[idx]]
-            k = min(len(earlier), round(self.replay * len(phase)))
-            replayed = []
-            for r in rng.sample(earlier, k) if k else []:
-                lin = dict(r.get(LINEAGE) or {})
-                lin["parents"] = [r[ID]]
-                lin["step"] = self.instance_name
-                replayed.append({**r, ID: digest({"replay": r[ID], "phase": idx}), "phase_index": idx,
-                                 "replay": True, LINEAGE: lin})
-            block = phase + replayed
-            if self.shuffle:
-                rng.shuffle(block)
-            out.extend(block)
-            earlier.extend(phase)
-            sizes[str(self.phases[idx]) if idx < len(self.phases) else "other"] = {"records": len(phase),
-                                                                                   "replayed": len(replayed)}
-        ctx.stats["phases"] = sizes
-        return Outcome(kept=out)
+        from tether.lineage.mix import PHASE_NOT_LISTED, phase_order
+
+        ordered, aside, report = phase_order(
+            records, by=self.phase_column, order=self.phases, replay=self.replay, rng=ctx.rng("phase_order"),
+            step=self.instance_name, shuffle=self.shuffle, unlisted=self.unlisted, run_id=ctx.run_id)
+        ctx.stats["phases"] = report["phases"]
+        return Outcome(kept=ordered, rejected=[(r, Verdict(False, PHASE_NOT_LISTED)) for r in aside])
 
 
 __all__ = ["PHASES", "PhaseOrder", "Taxonomy", "TaxonomyGenerate", "walk_tree"]

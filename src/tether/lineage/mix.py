@@ -26,7 +26,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -160,6 +160,13 @@ def phase_key(value: Any, sep: str = "/") -> str | None:
     return text.split(sep, 1)[0].strip().lower() if sep else text.strip().lower()
 
 
+UnlistedPolicy = Literal["error", "last", "reject"]
+#: what :func:`phase_order` may do with records of a phase its ``order`` does not list
+UNLISTED_POLICIES: tuple[str, ...] = ("error", "last", "reject")
+#: the report's name for the phase of unlisted records when they come last
+UNLISTED_PHASE = "(unlisted)"
+
+
 def phase_order(
     records: list[Record],
     *,
@@ -170,39 +177,79 @@ def phase_order(
     sep: str = "/",
     step: str = "mix",
     shuffle: bool = True,
+    unlisted: UnlistedPolicy = "error",
+    run_id: str | None = None,
 ) -> tuple[list[Record], list[Record], dict[str, Any]]:
-    """Order records in phases; returns (ordered, not in any listed phase, report).
+    """Order records in phases; returns (ordered, set aside, report).
 
-    Each record gets a ``phase`` column (its phase name) and ``replay`` (False). Phase ``k``
-    (k >= 2) is followed by ``round(replay * size of phase k)`` replayed copies sampled from
-    the records of phases 1..k-1: new records (``replay`` True, ``lineage.recipe`` "replay",
-    ``lineage.parents`` the original id) placed at random inside phase k.
+    This is the one implementation of phased (curriculum) ordering: the ``phase_order``
+    pipeline step and ``tether mix --phases`` both call it.
+
+    A record's phase is :func:`phase_key` of its ``by`` field (the first level of a path,
+    lower-cased), matched against ``order`` (lower-cased). Each ordered record gets ``phase``
+    (its phase name), ``phase_index`` (its phase's position) and ``replay`` (False). Phase
+    ``k`` (k >= 2) is followed by ``round(replay * size of phase k)`` replayed copies sampled
+    from the records of phases 1..k-1: new records (``replay`` True, ``lineage.recipe``
+    "replay", ``lineage.parents`` the original id; origin, source, model and template and
+    prompt hashes kept from it) placed at random inside phase k.
+
+    Records whose phase is not in ``order`` (or who have none) follow ``unlisted``:
+
+    - ``"error"`` (default): a :class:`ConfigError` naming the unlisted phases and their counts;
+    - ``"last"``: they come last, as one more phase named ``"(unlisted)"`` (``phase_index`` =
+      ``len(order)``), replay included;
+    - ``"reject"``: they are returned, unchanged, as the second element (the step rejects them
+      with reason ``phase_not_listed``; ``tether mix`` writes them to ``unselected.parquet``).
+
+    Example:
+        >>> recs = [new_record({"tax": t}) for t in ("skills/a", "knowledge/b", "misc")]
+        >>> out, aside, rep = phase_order(recs, by="tax", order=["knowledge", "skills"], replay=0.0,
+        ...                               rng=random.Random(0), unlisted="reject")
+        >>> [r["phase"] for r in out], len(aside)
+        (['knowledge', 'skills'], 1)
     """
     if not 0.0 <= replay <= 1.0:
         raise ConfigError(f"replay must be between 0 and 1, got {replay}")
-    names = [o.strip().lower() for o in order]
-    if len(set(names)) != len(names) or not names:
+    if unlisted not in UNLISTED_POLICIES:
+        raise ConfigError(f"unlisted must be one of {', '.join(UNLISTED_POLICIES)}, got {unlisted!r}")
+    names = [str(o).strip().lower() for o in order]
+    if len(set(names)) != len(names) or not names or not all(names):
         raise ConfigError(f"phases must be distinct, non-empty names, got {order}")
     buckets: dict[str, list[Record]] = {n: [] for n in names}
     left: list[Record] = []
     for rec in records:
         k = phase_key(rec.get(by), sep)
         if k in buckets:
-            buckets[k].append({**rec, "phase": k, "replay": False})
+            buckets[k].append({**rec, "phase": k, "phase_index": names.index(k), "replay": False})
         else:
             left.append(rec)
+    if left and unlisted == "error":
+        found = Counter(phase_key(r.get(by), sep) or MISSING_STRATUM for r in left)
+        listed = ", ".join(f"'{k}' ({n} records)" for k, n in sorted(found.items()))
+        raise ConfigError(
+            f"records of phases not in the phase order {names}: {listed}",
+            hint="list those phases, or say what to do with them: unlisted: last (they come last) "
+                 "or unlisted: reject (they are set aside as phase_not_listed)",
+        )
+    blocks: list[tuple[str, list[Record]]] = [(n, buckets[n]) for n in names]
+    if left and unlisted == "last":
+        tail = [{**r, "phase": UNLISTED_PHASE, "phase_index": len(names), "replay": False} for r in left]
+        blocks.append((UNLISTED_PHASE, tail))
+        left = []
     out: list[Record] = []
     earlier: list[Record] = []
-    report: dict[str, Any] = {"by": by, "phases": {}, "replay": replay}
-    for n in names:
-        block = list(buckets[n])
+    report: dict[str, Any] = {"by": by, "phases": {}, "replay": replay, "unlisted": unlisted}
+    for idx, (n, block) in enumerate(blocks):
         k_replay = min(round(replay * len(block)), len(earlier)) if earlier else 0
         copies = []
         for orig in rng.sample(earlier, k_replay):
             lin = orig.get(LINEAGE) or {}
-            data = {**payload(orig), "phase": n, "replay": True}
+            data = {**payload(orig), "phase": n, "phase_index": idx, "replay": True}
+            # a copy carries what made its content: origin, source, model, template and prompt
             copies.append(child(orig, data, step=step, recipe="replay", origin=lin.get("origin") or ORIGIN_SYNTHETIC,
-                                source=lin.get("source"), run_id=lin.get("run_id")))
+                                source=lin.get("source"), model=lin.get("model"),
+                                template_hash=lin.get("template_hash"), prompt_hash=lin.get("prompt_hash"),
+                                run_id=run_id or lin.get("run_id")))
         block_all = block + copies
         if shuffle:
             rng.shuffle(block_all)
@@ -282,6 +329,8 @@ __all__ = [
     "MISSING_STRATUM",
     "NOT_SELECTED",
     "PHASE_NOT_LISTED",
+    "UNLISTED_PHASE",
+    "UNLISTED_POLICIES",
     "MixResult",
     "load_table",
     "mix_records",
@@ -290,4 +339,5 @@ __all__ = [
     "phase_key",
     "phase_order",
     "read_dataset",
+    "UnlistedPolicy",
 ]

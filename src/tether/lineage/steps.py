@@ -1,6 +1,6 @@
 """The ``mix`` step: hybrid real + synthetic mixing. (Phased ordering in a pipeline is the
-``phase_order`` step of ``tether.generate.taxonomy``; :func:`tether.lineage.mix.phase_order`
-serves ``tether mix --phases``.)"""
+``phase_order`` step of ``tether.generate.taxonomy``; it and ``tether mix --phases`` both call
+:func:`tether.lineage.mix.phase_order`.)"""
 
 from __future__ import annotations
 
