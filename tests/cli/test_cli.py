@@ -53,6 +53,24 @@ def test_a_bad_card_key_is_reported_before_anything_runs(project: Path) -> None:
     assert not (project / "out").exists()  # no run directory, no manifest: nothing ran
 
 
+def test_validate_parses_a_template_file_relative_to_the_pipeline_from_elsewhere(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "prompts").mkdir(parents=True)
+    (project / "tasks.jsonl").write_text('{"instruction": "name a worm"}\n')
+    (project / "prompts" / "ask.j2").write_text("For a {{ level }} reader: {{ instruction }}")
+    (project / "p.yaml").write_text("llm: {default: {model: m}}\nsteps:\n  - read: {path: tasks.jsonl}\n"
+                                    "  - prompt: {template_file: prompts/ask.j2}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = tether("validate", str(project / "p.yaml"), cwd=elsewhere)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "step prompt reads column(s) level, but the records at that point have: instruction" in r.stderr
+    # the column is there: valid from anywhere
+    (project / "tasks.jsonl").write_text('{"instruction": "name a worm", "level": "new"}\n')
+    ok = tether("validate", str(project / "p.yaml"), cwd=elsewhere)
+    assert ok.returncode == 0 and "ok:" in ok.stdout, ok.stderr
+
+
 def test_bad_input_exits_3_with_file_and_line(project: Path) -> None:
     (project / "d.jsonl").write_text('{"body": "a"}\n{"body": \n')
     r = tether("run", "p.yaml", "--run-dir", "out", cwd=project)

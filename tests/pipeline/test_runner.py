@@ -96,3 +96,15 @@ def test_bad_input_policies_on_the_read_step(tmp_path: Path) -> None:
     assert any("d.jsonl:3: missing required column 'text'" in m and "(field 'text')" in m for m in msgs)
     assert any("d.jsonl:4: record is" in m and "max_record_bytes=200" in m for m in msgs)
     assert {r["raw"] for r in q if r["raw"]} >= {'{"text": broken}'}
+
+
+def test_with_resolved_files_resolves_relative_file_fields_against_the_base(tmp_path: Path) -> None:
+    from tether.generate import Prompt
+
+    step = Prompt(template_file="prompts/ask.j2", system="Be brief.")
+    copy = step.with_resolved_files(tmp_path)
+    assert copy.template_file == str(tmp_path / "prompts" / "ask.j2") and copy.system == "Be brief."
+    assert step.template_file == "prompts/ask.j2"  # the step itself is untouched
+    absolute = Prompt(template_file=str(tmp_path / "a.j2"))
+    assert absolute.with_resolved_files(tmp_path / "other") is absolute
+    assert Prompt(template="{{ x }}").with_resolved_files(tmp_path).template == "{{ x }}"

@@ -75,7 +75,8 @@ def check_columns(steps: list[Step], ctx_for: Any) -> None:
                 f"the first step ({step.instance_name}) is a {step.kind} step; a pipeline starts with a source",
                 hint="add `- read: {path: ...}` first",
             )
-        need = step.input_columns()
+        # files named relative to the pipeline (a template_file) are parsed from there
+        need = step.with_resolved_files(ctx_for(step).base_dir).input_columns()
         if available is not None and not need <= available:
             missing = ", ".join(sorted(need - available))
             raise ConfigError(

@@ -31,6 +31,7 @@ import logging
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -121,6 +122,20 @@ class Step(BaseModel):
     @property
     def instance_name(self) -> str:
         return self.name or self.type
+
+    def with_resolved_files(self, base_dir: Path) -> Step:
+        """A copy whose relative ``*_file`` fields are resolved against ``base_dir``, as
+        :meth:`StepContext.resolve` resolves them at setup. For checks made before anything
+        runs: ``input_columns()`` of the copy parses a template file named relative to the
+        pipeline file, wherever the command runs from."""
+        update = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name.endswith("_file") and isinstance(value, str) and value:
+                p = Path(value).expanduser()
+                if not p.is_absolute():
+                    update[name] = str(base_dir / p)
+        return self.model_copy(update=update) if update else self
 
     def config_dict(self) -> dict[str, Any]:
         """The step as it appears in a pipeline config: ``{type: {field: value}}``."""
