@@ -20,7 +20,14 @@ PLANTED = {
     "MAC_ADDRESS": ["00:1A:2B:3C:4D:5E"],
     "UUID": ["123e4567-e89b-12d3-a456-426614174000"],
     "CRYPTO": ["1BoatSLRHtKNngkdXEeobR76b53LETtpyT"],
+    "DATE_TIME": ["2023-04-15", "15/04/2023", "2023-04-15T10:30:00Z"],  # numeric forms; "April 15" needs NER
+    "US_ITIN": ["912-70-1234", "923 88 4567"],
+    "UK_NHS": ["943 476 5919", "4010232137"],  # valid check digits
+    "MEDICAL_LICENSE": ["BB1388568"],  # a DEA number with a valid check digit
 }
+# Presidio's patterns for these score 0.05-0.3 and are raised only by context words, which
+# need an NLP engine (a spaCy model): offline, at the default min_score, they are not found
+NOT_OFFLINE = {"US_PASSPORT": "912803456", "US_DRIVER_LICENSE": "D1234567", "US_BANK_NUMBER": "987654321012"}
 TEMPLATES = ["Please contact {} about the order.", "The value on file is {} for this customer."]
 CLEAN = [
     "Composting works best with a mix of green and brown materials.",
@@ -35,8 +42,9 @@ CLEAN = [
 
 
 def test_each_pattern_type_found():
-    hits, total = 0, 0
+    per_type = {}
     for entity, values in PLANTED.items():
+        hits = total = 0
         for v in values:
             for tpl in TEMPLATES:
                 total += 1
@@ -45,9 +53,17 @@ def test_each_pattern_type_found():
                     hits += 1
                 else:
                     print("missed", entity, v, got)
-    recall = hits / total
-    print(f"pii pattern recall={recall:.2f} over {total} planted values")
-    assert recall == 1.0
+        per_type[entity] = hits / total
+    print("pii pattern recall by type: " + ", ".join(f"{e}={r:.2f}" for e, r in per_type.items()))
+    assert per_type == {e: 1.0 for e in PLANTED}
+
+
+def test_types_that_need_context_are_not_claimed_offline():
+    for entity, v in NOT_OFFLINE.items():
+        text = TEMPLATES[1].format(v)
+        assert not any(s.entity == entity for s in analyze_pii(text)), entity
+        # the recognizer is there: below its base score it finds the value (with many false positives)
+        assert any(s.entity == entity and s.text == v for s in analyze_pii(text, [entity], min_score=0.01)), entity
 
 
 def test_pii_step_reject_precision_recall_and_counts():
