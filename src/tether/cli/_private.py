@@ -13,7 +13,9 @@ out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 16
 
 
 def is_tty() -> bool:
-    return sys.stderr.isatty()
+    """Whether stderr, where logs and progress bars go, is a terminal (rich's check of the
+    stderr console, so ``FORCE_COLOR`` / ``TTY_COMPATIBLE`` are honoured the same way)."""
+    return err_console.is_terminal
 
 
 def setup_logging(verbose: int = 0) -> None:
@@ -38,4 +40,5 @@ def make_progress(quiet: bool = False):  # noqa: ANN201
 
     if quiet:
         return Progress()
-    return RichProgress() if is_tty() else LogProgress()
+    # the bars draw on the stream the check looked at: stderr (stdout stays for results)
+    return RichProgress(console=err_console) if is_tty() else LogProgress()

@@ -63,10 +63,22 @@ class LogProgress(Progress):
         )
 
 
-class RichProgress(Progress):
-    """Rich progress bars with records/s and ETA, for a terminal."""
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (a step named ``[x]`` or a status ``[ran]`` shows as is)."""
+    from rich.markup import escape as _escape
 
-    def __init__(self) -> None:
+    return _escape(text)
+
+
+class RichProgress(Progress):
+    """Rich progress bars with records/s and ETA, for a terminal.
+
+    Args:
+        console: the rich console the bars draw on (the CLI gives its stderr console, the
+            stream whose terminal check chose the bars); default: rich's own.
+    """
+
+    def __init__(self, console: Any = None) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -83,6 +95,7 @@ class RichProgress(Progress):
             TextColumn("{task.fields[rate]} rec/s"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            console=console,
         )
         self._rp.start()
         self._task: Any = None
@@ -90,7 +103,7 @@ class RichProgress(Progress):
 
     def step_started(self, index: int, name: str, kind: str, total: int | None) -> None:
         self._t0 = time.monotonic()
-        self._task = self._rp.add_task(f"{index:02d} {name}", total=total, rate="-")
+        self._task = self._rp.add_task(escape(f"{index:02d} {name}"), total=total, rate="-")
 
     def advance(self, n: int) -> None:
         if self._task is not None:
@@ -100,14 +113,15 @@ class RichProgress(Progress):
             self._rp.update(self._task, advance=n, rate=f"{rate:.1f}")
 
     def step_skipped(self, index: int, name: str, counts: dict[str, int]) -> None:
-        self._rp.console.print(f"{index:02d} {name}: up to date ({counts.get('out', 0)} records), skipped")
+        self._rp.console.print(f"{escape(f'{index:02d} {name}')}: up to date ({counts.get('out', 0)} records), skipped")
 
     def step_finished(self, name: str, status: str, counts: dict[str, int], seconds: float) -> None:
         if self._task is not None:
             self._rp.update(
                 self._task,
-                description=f"{name} [{status}] kept {counts.get('out', 0)} rej {counts.get('rejected', 0)}"
-                f" quar {counts.get('quarantined', 0)}",
+                # escaped: "[ran]" is text, not a rich markup tag
+                description=escape(f"{name} [{status}] kept {counts.get('out', 0)} rej {counts.get('rejected', 0)}"
+                                   f" quar {counts.get('quarantined', 0)}"),
                 total=self._rp.tasks[-1].completed or 1,
                 completed=self._rp.tasks[-1].completed or 1,
             )
