@@ -307,3 +307,117 @@ def test_gate_holds_then_drops_requests() -> None:
         client2 = _client(srv)
         (ok,) = run(_gather(client2, ["held"]))
         assert ok.text == "echo: held" and srv.calls == 1
+
+
+def _state(client):
+    return next(iter(client._states.values()))[1]
+
+
+def test_tpm_reserves_the_estimate_then_settles_with_the_real_usage() -> None:
+    from tether.llm.client import estimate_tokens
+
+    tries: dict[str, int] = {}
+
+    def flaky_once(req):  # the first try of "flaky" fails with a 500
+        q = req["messages"][-1]["content"]
+        tries[q] = tries.get(q, 0) + 1
+        return "500" if q == "flaky" and tries[q] == 1 else None
+
+    usage = {"prompt_tokens": 7, "completion_tokens": 3}
+    with FakeOpenAIServer(lambda req: {"content": "ok", "usage": usage}, fault=flaky_once) as srv:
+        client = _client(srv, tpm=600_000)
+        ok, flaky = (LLMRequest.chat(q, temperature=0, max_tokens=64) for q in ("fine", "flaky"))
+        events: list[tuple] = []
+
+        async def go():
+            await client.generate(LLMRequest.chat("warm", temperature=0))
+            bucket = _state(client).tpm
+            take, settle = bucket.take, bucket.settle
+
+            async def spy_take(n):
+                events.append(("take", n))
+                await take(n)
+
+            def spy_settle(reserved, actual):
+                events.append(("settle", reserved, actual))
+                settle(reserved, actual)
+
+            bucket.take, bucket.settle = spy_take, spy_settle
+            await client.generate(ok)
+            await client.generate(flaky)
+            await client.aclose()
+
+        run(go())
+    e_ok, e_flaky = estimate_tokens(ok), estimate_tokens(flaky)
+    assert e_ok >= 64 and e_flaky >= 64  # max_tokens is part of the reservation
+    assert events == [
+        ("take", e_ok), ("settle", e_ok, 10),  # reserved, then settled with the 7 + 3 tokens used
+        ("take", e_flaky), ("settle", e_flaky, 0),  # a failed try gives its reservation back
+        ("take", e_flaky), ("settle", e_flaky, 10),
+    ]
+
+
+def test_low_tpm_spaces_requests() -> None:
+    from tether.llm.client import estimate_tokens
+
+    # every call uses exactly what it reserved, so nothing comes back to the bucket early
+    def exact(req):
+        est = estimate_tokens(LLMRequest.chat(req["messages"][-1]["content"], max_tokens=req["max_tokens"]))
+        return {"content": "ok", "usage": {"prompt_tokens": est - req["max_tokens"], "completion_tokens": req["max_tokens"]}}
+
+    with FakeOpenAIServer(exact) as srv:
+        client = _client(srv, tpm=6000, concurrency=8)  # 100 tokens/s
+        reqs = [LLMRequest.chat(f"r{i}", temperature=0, max_tokens=20) for i in range(6)]
+        need = sum(estimate_tokens(r) for r in reqs)  # 6 x 24 = 144 tokens: at least 1.44 s from empty
+
+        async def go():
+            await client.generate(LLMRequest.chat("warm", temperature=0, max_tokens=1))
+            bucket = _state(client).tpm
+            t0 = time.monotonic()
+            bucket.level, bucket._t = 0.0, t0  # empty now, no credit from the warm-up
+            await asyncio.gather(*(client.generate(r) for r in reqs))
+            took = time.monotonic() - t0
+            await client.aclose()
+            return took
+
+        took = run(go())
+    assert need == 144
+    assert took >= 0.9 * need / 100  # the bucket cannot give tokens faster than its rate
+    assert took < 30.0  # and does go (generous: a loaded machine)
+
+
+class _RecordingRandom:
+    """A seeded generator that records each jittered back-off it draws."""
+
+    def __init__(self, seed: int) -> None:
+        import random
+
+        self._rng = random.Random(seed)
+        self.draws: list[tuple[float, float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        v = self._rng.uniform(a, b)
+        self.draws.append((a, b, v))
+        return v
+
+
+def test_backoff_is_jittered_exponential_within_its_bounds(caplog) -> None:
+    import logging
+    import random
+    import re
+
+    caplog.set_level(logging.DEBUG, logger="tether.llm.client")
+    with FakeOpenAIServer(error_500_first_n=5) as srv:
+        client = _client(srv, backoff_s=0.04, max_backoff_s=0.1, max_retries=5, concurrency=1)
+        jitter = client._jitter = _RecordingRandom(seed=11)
+        out = run(_gather(client, ["q"]))
+    assert out[0].text == "echo: q"
+    # full jitter: attempt k sleeps uniform(0, min(max_backoff_s, backoff_s * 2^(k-1)))
+    assert [(a, b) for a, b, _ in jitter.draws] == [(0, 0.04), (0, 0.08), (0, 0.1), (0, 0.1), (0, 0.1)]
+    delays = [v for _, _, v in jitter.draws]
+    assert all(0 <= v <= b for _, b, v in jitter.draws)
+    assert len(set(delays)) == len(delays)  # no two retries wait alike
+    expected = random.Random(11)
+    assert delays == [expected.uniform(0, b) for b in (0.04, 0.08, 0.1, 0.1, 0.1)]  # seeded: reproducible
+    slept = [float(m) for m in re.findall(r"retry \d+ in ([0-9.]+)s", caplog.text)]
+    assert slept == [round(v, 2) for v in delays]  # what was drawn is what the client waited

@@ -108,6 +108,8 @@ class LLMClient:
         if self._cache is not None and backend.billable:
             self._spent_before = self._cache.spent(self.model_identity)
         self._closed = False
+        # the back-off's jitter: the client's own generator (seedable in tests), not the global one
+        self._jitter = random.Random()
 
     # ------------------------------------------------------------------ public API
     def for_step(self, step: str) -> StepClient:
@@ -384,7 +386,8 @@ class LLMClient:
             if err.retry_after is not None:
                 delay = min(err.retry_after, cfg.max_backoff_s)
             else:
-                delay = random.uniform(0, min(cfg.max_backoff_s, cfg.backoff_s * 2 ** (attempt - 1)))
+                # full jitter: uniform in [0, min(max_backoff_s, backoff_s * 2^(attempt-1))]
+                delay = self._jitter.uniform(0, min(cfg.max_backoff_s, cfg.backoff_s * 2 ** (attempt - 1)))
             out_of_time = time.monotonic() + delay >= deadline
             if attempt > cfg.max_retries or out_of_time:
                 if out_of_time and attempt <= cfg.max_retries:
