@@ -6,7 +6,7 @@ import math
 
 import pytest
 from curate_helpers import make_ctx, run_step
-from tiny_models import SENTENCES, tiny_gpt2
+from tiny_models import SENTENCES, tiny_gpt2, trained_gpt2
 
 from tether.curate.ifd import IFDSelect, ifd_one, ifd_scores, load_causal_lm
 from tether.errors import ConfigError
@@ -82,3 +82,29 @@ def test_missing_model_folder():
 
 def test_sentences_cover_vocab():
     assert SENTENCES  # the tokenizer is trained on these; the pairs use their words
+
+
+MATCHED = [("what is the capital of france", "the capital of france is paris"),
+           ("how do i boil an egg", "put the egg in boiling water for nine minutes"),
+           ("write a short poem about the sea", "the sea is wide and blue and deep"),
+           ("explain photosynthesis", "plants use light water and air to make sugar"),
+           ("name a fruit", "an apple is a fruit that grows on trees")]
+
+
+def test_ifd_drop_ge_1_planted_precision_recall(tmp_path):
+    # a tiny LM that learnt each response after its instruction and on its own: planted
+    # mismatched pairs (a response under another pair's instruction) are the ones where the
+    # instruction does not help (IFD >= 1, rejected); the matched pairs have IFD < 1
+    lm = trained_gpt2(tmp_path / "lm", MATCHED)
+    mismatched = [(MATCHED[k][0], MATCHED[(k + 2) % len(MATCHED)][1]) for k in range(len(MATCHED))]
+    recs = [new_record({"instruction": i, "response": r}) for i, r in MATCHED + mismatched]
+    out = run_step(IFDSelect(model=str(lm), drop_ge_1=True), recs)
+    rejected = {(r["instruction"], r["response"]) for r, _ in out.rejected}
+    truth = set(mismatched)
+    tp = len(rejected & truth)
+    precision, recall = tp / max(1, len(rejected)), tp / len(truth)
+    scores = {(r["instruction"], r["response"]): r["ifd__score"] for r in out.kept + [r for r, _ in out.rejected]}
+    print(f"ifd planted: precision={precision:.2f} recall={recall:.2f}; matched max "
+          f"{max(scores[p] for p in MATCHED):.2f}, mismatched min {min(scores[p] for p in mismatched):.2f}")
+    assert precision == 1.0 and recall == 1.0
+    assert {v.reason for _, v in out.rejected} == {"ifd_ge_1"}

@@ -49,3 +49,54 @@ def tiny_bert_classifier(path: Path, seed: int = 0) -> Path:
                      intermediate_size=64, max_position_embeddings=128, num_labels=1, pad_token_id=tok.pad_token_id)
     BertForSequenceClassification(cfg).eval().save_pretrained(path)
     return path
+
+
+def _fit(model, batches, steps: int, lr: float = 1e-2) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        for kwargs in batches:
+            opt.zero_grad()
+            model(**kwargs).loss.backward()
+            opt.step()
+    model.eval()
+
+
+def trained_gpt2(path: Path, pairs: list[tuple[str, str]], steps: int = 40) -> Path:
+    """A tiny GPT-2 that has learnt each response after its instruction, and each response on
+    its own: a matched pair's instruction predicts its response (IFD < 1); a mismatched
+    instruction makes the response less likely than no instruction (IFD > 1)."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    tiny_gpt2(path)
+    model = GPT2LMHeadModel.from_pretrained(path)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    seqs = [[tok.bos_token_id, *tok(i + "\n" + r, add_special_tokens=False)["input_ids"]] for i, r in pairs]
+    seqs += [[tok.bos_token_id, *tok(r, add_special_tokens=False)["input_ids"]] for _, r in pairs]
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([s + [tok.pad_token_id] * (width - len(s)) for s in seqs])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+    labels = ids.masked_fill(mask == 0, -100)
+    _fit(model, [{"input_ids": ids, "attention_mask": mask, "labels": labels}], steps)
+    model.save_pretrained(path)
+    return path
+
+
+def trained_reward_model(path: Path, pairs: list[tuple[str, str]], rewards: list[float], steps: int = 40) -> Path:
+    """A tiny BERT reward head regressed onto ``rewards`` for ``pairs``."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    tiny_bert_classifier(path)
+    model = BertForSequenceClassification.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    enc = tok([i for i, _ in pairs], [r for _, r in pairs], padding=True, return_tensors="pt")
+    _fit(model, [{**enc, "labels": torch.tensor(rewards, dtype=torch.float32)}], steps)
+    model.save_pretrained(path)
+    return path
