@@ -11,6 +11,8 @@ from tether.audit.diversity import (
     compression_ratio,
     distinct_n,
     near_duplicates,
+    prefix_excess,
+    prefix_excess_null,
     prefix_rate,
     repeated_ngrams,
     self_repetition_scores,
@@ -143,3 +145,20 @@ def test_family_reports_nothing_on_halves(real_halves, cfg):
     cfg.families = ["diversity"]
     rep = audit(a, reference=b, config=cfg)
     assert rep.scorecard()["diversity"] == "ok", [(r.name, r.notes) for r in rep.results if r.notes]
+
+
+def test_prefix_excess_is_judged_against_chance():
+    """On small corpora the positive parts of chance differences add up: two samples of one
+    distribution of openings show an excess well above zero, and the shuffled-label null
+    reproduces it, while a planted template stands far above that null."""
+    rng = random.Random(3)
+    starts = [f"w{i} v{j} u{k}" for i in range(6) for j in range(5) for k in range(4)]  # 120 openings
+    a = [f"{rng.choice(starts)} rest of the text" for _ in range(150)]
+    b = [f"{rng.choice(starts)} rest of the text" for _ in range(150)]
+    ex = prefix_excess(a, b)
+    null = prefix_excess_null(a, b, seed=1)
+    assert ex > 0.05  # chance alone, not zero
+    assert np.quantile(null, 0.05) <= ex <= np.quantile(null, 0.99) + 0.02
+    templated = [("as a helpful assistant " + t) if i % 3 == 0 else t for i, t in enumerate(a)]
+    ex_t = prefix_excess(templated, b)
+    assert ex_t > np.quantile(prefix_excess_null(templated, b, seed=1), 0.95) + 0.2
