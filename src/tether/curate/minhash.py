@@ -81,16 +81,19 @@ def _word_units(texts: Sequence[str], hasher: _WordHasher) -> tuple[np.ndarray, 
     arr = pa.array(list(texts), pa.large_string())
     arr = pc.utf8_lower(pc.utf8_normalize(arr, "NFKC"))
     arr = pc.replace_substring_regex(arr, r"[^\p{L}\p{N}_\s]", " ")
+    # trimmed, a text splits into no empty pieces, except an empty text into one
+    arr = pc.utf8_trim_whitespace(arr)
     toks = pc.utf8_split_whitespace(arr)
     offsets = np.asarray(toks.offsets)
-    flat = toks.values
-    enc = pc.dictionary_encode(flat)
-    uniq = enc.dictionary.to_pylist()
-    word_hash = np.array(hasher(uniq), dtype=np.uint64)
-    idx = np.asarray(enc.indices, dtype=np.int64)
-    keep = np.asarray(pc.not_equal(pc.utf8_length(flat), 0), dtype=bool)  # Arrow keeps empty pieces
-    doc = np.repeat(np.arange(len(texts)), np.diff(offsets))
-    return word_hash[idx[keep]], np.bincount(doc[keep], minlength=len(texts)).astype(np.int64)
+    enc = pc.dictionary_encode(toks.values)
+    word_hash = np.array(hasher(enc.dictionary.to_pylist()), dtype=np.uint64)
+    units = word_hash[np.asarray(enc.indices)]
+    lens = np.diff(offsets).astype(np.int64)
+    empty = np.flatnonzero(np.asarray(pc.equal(pc.utf8_length(arr), 0), dtype=bool))
+    if len(empty):
+        units = np.delete(units, offsets[empty])
+        lens[empty] = 0
+    return units, lens
 
 
 def _pad(units: np.ndarray, lens: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
