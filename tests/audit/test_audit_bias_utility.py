@@ -136,3 +136,12 @@ def test_utility_tstr_against_trtr(real_halves, cfg):
     again = rep.get("utility.trtr_f1")
     assert again.value == trtr.value and again.details["per_seed"] == trtr.details["per_seed"]
     assert rep.get("utility.tstr_f1").value < 0.75 * again.value
+
+
+def test_group_mentions_longer_term_wins_and_every_group_is_counted():
+    from tether.audit.bias import group_mentions
+
+    groups = {"old": ["aged", "elderly"], "middle_aged": ["middle aged"], "young": ["young"]}
+    texts = ["A middle aged man.", "An aged tree and a young fox.", "Nothing here.", "ELDERLY and Middle Aged"]
+    got = group_mentions(texts, groups)
+    assert got == {"old": [1, 3], "middle_aged": [0, 3], "young": [1]}

@@ -162,3 +162,22 @@ def test_prefix_excess_is_judged_against_chance():
     templated = [("as a helpful assistant " + t) if i % 3 == 0 else t for i, t in enumerate(a)]
     ex_t = prefix_excess(templated, b)
     assert ex_t > np.quantile(prefix_excess_null(templated, b, seed=1), 0.95) + 0.2
+
+
+def test_near_matches_find_a_record_replayed_many_times():
+    """A pool record copied (with one word changed) into 150 queries: every copy is matched to
+    it, however full its LSH buckets are; unrelated queries match nothing."""
+    from tether.audit.diversity import near_matches
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(3000)]
+    pool = [" ".join(rng.choice(words) for _ in range(60)) for _ in range(200)]
+    copies = []
+    for _ in range(150):
+        w = pool[7].split()
+        w[rng.randrange(60)] = "changed"
+        copies.append(" ".join(w))
+    others = [" ".join(rng.choice(words) for _ in range(60)) for _ in range(100)]
+    got = near_matches(copies + others, pool, threshold=0.8)
+    assert got[:150] == [7] * 150
+    assert got[150:] == [-1] * 100

@@ -71,10 +71,29 @@ def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(" + "|".join(alts) + r")(?![\w-])")
 
 
+def _membership(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """Booleans ``(len(texts), len(groups))``: text i mentions a term of group j. One regex pass
+    over each text for all groups together; where one group's term contains another's
+    ('middle aged' and 'aged'), the longer term wins."""
+    names = list(groups)
+    owners: dict[str, list[int]] = {}
+    for j, g in enumerate(names):
+        for term in groups[g]:
+            owners.setdefault(term.lower(), []).append(j)
+    out = np.zeros((len(texts), len(names)), dtype=bool)
+    if not owners:
+        return out
+    pat = _pattern(tuple(owners))
+    for i, t in enumerate(texts):
+        for m in pat.findall(t.lower()):
+            out[i, owners[m]] = True
+    return out
+
+
 def group_mentions(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
     """For each group, the indices of the texts that mention one of its terms."""
-    low = [t.lower() for t in texts]
-    return {g: [i for i, t in enumerate(low) if _pattern(tuple(terms)).search(t)] for g, terms in groups.items()}
+    hit = _membership(texts, groups)
+    return {g: np.flatnonzero(hit[:, j]).tolist() for j, g in enumerate(groups)}
 
 
 def sentiment_scores(texts: Sequence[str]) -> np.ndarray:
@@ -147,11 +166,7 @@ def _sentences(texts: Sequence[str]) -> list[str]:
 
 
 def _group_matrix(sents: Sequence[str], groups: Mapping[str, Sequence[str]]) -> np.ndarray:
-    pats = [_pattern(tuple(terms)) for terms in groups.values()]
-    out = np.zeros((len(sents), len(pats)))
-    for j, p in enumerate(pats):
-        out[:, j] = [1.0 if p.search(s) else 0.0 for s in sents]
-    return out
+    return _membership(sents, groups).astype(float)
 
 
 def _attr_matrix(sents: Sequence[str], attrs: Sequence[str]) -> np.ndarray:

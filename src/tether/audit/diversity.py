@@ -178,60 +178,81 @@ def prefix_excess_null(texts: Sequence[str], reference: Sequence[str], words: in
     return out
 
 
+def _verified_pairs(texts: Sequence[str], threshold: float, num_perm: int, shingle: int,
+                    window: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i < j``, whose estimated Jaccard (MinHash over word ``shingle``-grams)
+    is at least ``threshold``: LSH candidates from tether's own MinHash engine (the one the
+    ``dedup`` step uses, measured faster than datasketch in benchmarks/dedup.py), then checked
+    on their signatures."""
+    from tether.curate.minhash import estimated_jaccard, lsh_pairs, optimal_bands, signatures
+
+    if len(texts) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    sigs = signatures(list(texts), num_perm=num_perm, ngram=shingle, shingle="word", seed=1)
+    bands, rows = optimal_bands(threshold, num_perm, fp_weight=0.05, fn_weight=0.95)  # candidates are verified
+    a, b = lsh_pairs(sigs, bands, rows, window=window)
+    keep = estimated_jaccard(sigs, a, b) >= threshold
+    return a[keep], b[keep]
+
+
 def near_duplicates(texts: Sequence[str], threshold: float = 0.8, num_perm: int = 64,
                     shingle: int = 3) -> list[int]:
-    """For each record, the index of an earlier near duplicate, or -1 (datasketch MinHashLSH)."""
-    from datasketch import MinHash, MinHashLSH
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    out = []
-    hashes = _minhashes(texts, num_perm, shingle, MinHash)
-    for i, mh in enumerate(hashes):
-        hits = lsh.query(mh)
-        match = -1
-        for h in hits:
-            j = int(h)
-            if hashes[j].jaccard(mh) >= threshold:
-                match = j
-                break
-        out.append(match)
-        if match < 0:
-            lsh.insert(str(i), mh)
-    return out
+    """For each record, the index of the earliest earlier record it near-duplicates (estimated
+    Jaccard of word ``shingle``-grams >= threshold), or -1."""
+    out = np.full(len(texts), -1, dtype=np.int64)
+    a, b = _verified_pairs(texts, threshold, num_perm, shingle)
+    if len(a):
+        order = np.lexsort((a, b))  # by later record, then earliest partner first
+        b_sorted, a_sorted = b[order], a[order]
+        first = np.r_[True, b_sorted[1:] != b_sorted[:-1]]
+        out[b_sorted[first]] = a_sorted[first]
+    return out.tolist()
 
 
 def near_matches(queries: Sequence[str], pool: Sequence[str], threshold: float = 0.8, num_perm: int = 64,
-                 shingle: int = 3) -> list[int]:
-    """For each query text, the index of a pool text with MinHash Jaccard >= threshold, or -1."""
-    from datasketch import MinHash, MinHashLSH
+                 shingle: int = 3, window: int = 64) -> list[int]:
+    """For each query text, the index of the first pool text with estimated Jaccard >= threshold
+    (MinHash over word ``shingle``-grams), or -1.
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    ph = _minhashes(pool, num_perm, shingle, MinHash)
-    with lsh.insertion_session() as sess:
-        for i, mh in enumerate(ph):
-            sess.insert(str(i), mh, check_duplication=False)
-    out = []
-    for mh in _minhashes(queries, num_perm, shingle, MinHash):
-        best = -1
-        for h in lsh.query(mh):
-            if ph[int(h)].jaccard(mh) >= threshold:
-                best = int(h)
-                break
-        out.append(best)
-    return out
+    Queries are matched against the pool only, band by band: a query is compared with up to
+    ``window`` pool texts of each band bucket it falls in, so many near-identical queries
+    (a record replayed a hundred times) are each compared with the pool text itself.
+    """
+    from tether.curate.minhash import optimal_bands, signatures
 
-
-def _minhashes(texts: Sequence[str], num_perm: int, shingle: int, MinHash):  # noqa: ANN001, ANN202, N803
-    from datasketch import LeanMinHash
-
-    out = []
-    for t in texts:
-        toks = _tokens(t)
-        grams = {" ".join(toks[i : i + shingle]).encode() for i in range(max(1, len(toks) - shingle + 1))}
-        mh = MinHash(num_perm=num_perm, seed=1)
-        mh.update_batch(list(grams))
-        out.append(LeanMinHash(mh))
-    return out
+    out = np.full(len(queries), -1, dtype=np.int64)
+    m = len(pool)
+    if not len(queries) or not m:
+        return out.tolist()
+    sigs = signatures(list(pool) + list(queries), num_perm=num_perm, ngram=shingle, shingle="word", seed=1)
+    bands, rows = optimal_bands(threshold, num_perm, fp_weight=0.05, fn_weight=0.95)  # candidates are verified
+    cand_q: list[np.ndarray] = []
+    cand_p: list[np.ndarray] = []
+    for band in range(bands):
+        cols = np.ascontiguousarray(sigs[:, band * rows : (band + 1) * rows])
+        _, bucket = np.unique(cols.view(np.dtype((np.void, cols.dtype.itemsize * rows))).ravel(),
+                              return_inverse=True)
+        pb, qb = bucket[:m], bucket[m:]
+        order = np.argsort(pb, kind="stable")
+        sorted_pb = pb[order]
+        lo = np.searchsorted(sorted_pb, qb, "left")
+        cnt = np.minimum(np.searchsorted(sorted_pb, qb, "right") - lo, window)
+        if not cnt.any():
+            continue
+        qi = np.repeat(np.arange(len(qb)), cnt)
+        offs = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        cand_q.append(qi)
+        cand_p.append(order[np.repeat(lo, cnt) + offs])
+    if not cand_q:
+        return out.tolist()
+    pair = np.unique(np.concatenate(cand_q).astype(np.int64) * m + np.concatenate(cand_p))
+    q, p = pair // m, pair % m  # sorted by query, then pool index
+    keep = (sigs[m + q] == sigs[p]).mean(axis=1) >= threshold
+    q, p = q[keep], p[keep]
+    if len(q):
+        first = np.r_[True, q[1:] != q[:-1]]
+        out[q[first]] = p[first]
+    return out.tolist()
 
 
 # ------------------------------------------------------------------ family runner
