@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize(text: str) -> str:
-    """Lowercase, NFKC, punctuation stripped, whitespace collapsed."""
+    """Lowercase, NFKC, punctuation stripped, whitespace collapsed. Memoised: an audit or a
+    curation step normalises the same texts for several measures."""
     t = unicodedata.normalize("NFKC", text).lower()
     t = _PUNCT.sub(" ", t)
     return _SPACE.sub(" ", t).strip()
