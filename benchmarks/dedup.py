@@ -184,7 +184,6 @@ def worker(method: str, n: int, words: int, seed: int, out: str) -> None:
     texts, _ = corpus(n, words, seed)
     import datasketch  # noqa: F401  (imports are not timed)
     import rensa  # noqa: F401
-
     import scipy.sparse.csgraph  # noqa: F401  (every method's union-find)
 
     import tether.curate.minhash  # noqa: F401

@@ -12,7 +12,6 @@ from tether.curate.safety import SafetyJudge
 from tether.errors import ConfigError
 from tether.records import new_record
 
-
 FENCED = re.compile(r"<(DATA-[0-9a-f]{16})>\n(.*?)\n</\1>", re.S)
 
 
