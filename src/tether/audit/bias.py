@@ -71,23 +71,42 @@ def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(" + "|".join(alts) + r")(?![\w-])")
 
 
-def _membership(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> np.ndarray:
-    """Booleans ``(len(texts), len(groups))``: text i mentions a term of group j. One regex pass
-    over each text for all groups together; where one group's term contains another's
-    ('middle aged' and 'aged'), the longer term wins."""
-    names = list(groups)
-    owners: dict[str, list[int]] = {}
-    for j, g in enumerate(names):
-        for term in groups[g]:
-            owners.setdefault(term.lower(), []).append(j)
-    out = np.zeros((len(texts), len(names)), dtype=bool)
+def _owners(lexicon: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[tuple[str, int]]]:
+    """For each lowercased term, the (dimension, group column) pairs a match of it counts for:
+    its own groups, plus, in other dimensions, the groups of terms it holds as whole words
+    ('african american' also counts for a nationality's 'american'). Within one dimension the
+    longer term wins ('middle aged' is not also 'aged')."""
+    own: dict[str, list[tuple[str, int]]] = {}
+    for d, groups in lexicon.items():
+        for j, g in enumerate(groups):
+            for term in groups[g]:
+                own.setdefault(term.lower(), []).append((d, j))
+    out = {t: list(v) for t, v in own.items()}
+    for t in own:
+        for u, where in own.items():
+            if u != t and _pattern((u,)).search(t):
+                out[t] += [(d, j) for d, j in where if d not in {dd for dd, _ in own[t]}]
+    return out
+
+
+def _membership_all(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, np.ndarray]:
+    """For each dimension, booleans ``(len(texts), len(groups))``: text i mentions a term of
+    group j. One regex pass over each text for every dimension and group together."""
+    out = {d: np.zeros((len(texts), len(groups)), dtype=bool) for d, groups in lexicon.items()}
+    owners = _owners(lexicon)
     if not owners:
         return out
     pat = _pattern(tuple(owners))
     for i, t in enumerate(texts):
-        for m in pat.findall(t.lower()):
-            out[i, owners[m]] = True
+        for m in set(pat.findall(t.lower())):
+            for d, j in owners[m]:
+                out[d][i, j] = True
     return out
+
+
+def _membership(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """Booleans ``(len(texts), len(groups))`` for one dimension (see ``_membership_all``)."""
+    return _membership_all(texts, {"_": groups})["_"]
 
 
 def group_mentions(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
@@ -145,16 +164,22 @@ def cooccurrence_shift(c_syn: np.ndarray, c_ref: np.ndarray, min_count: int = 5)
     return float((0.5 * np.abs(ps - pr).sum(1)).max())
 
 
-def swap_terms(text: str, groups: Mapping[str, Sequence[str]]) -> str:
-    """Replace each group term by the term at the same position of the next group (cyclic)."""
-    names = list(groups)
+@lru_cache(maxsize=64)
+def _swap_map(groups: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[dict[str, str], re.Pattern[str]]:
+    names = [g for g, _ in groups]
+    terms = dict(groups)
     mapping: dict[str, str] = {}
     for gi, g in enumerate(names):
-        other = groups[names[(gi + 1) % len(names)]]
-        for ti, term in enumerate(groups[g]):
+        other = terms[names[(gi + 1) % len(names)]]
+        for ti, term in enumerate(terms[g]):
             if other:
                 mapping[term.lower()] = other[ti % len(other)].lower()
-    pat = _pattern(tuple(mapping))
+    return mapping, _pattern(tuple(mapping))
+
+
+def swap_terms(text: str, groups: Mapping[str, Sequence[str]]) -> str:
+    """Replace each group term by the term at the same position of the next group (cyclic)."""
+    mapping, pat = _swap_map(tuple((g, tuple(t)) for g, t in groups.items()))
     return pat.sub(lambda m: mapping[m.group(0)], text.lower())
 
 
@@ -191,8 +216,13 @@ def run(data: AuditData) -> list[MetricResult]:
     syn, ref = data.synthetic, data.reference
     lex = load_lexicons()
     out: list[MetricResult] = []
-    ms = {d: group_mentions(syn.texts, gs) for d, gs in lex["groups"].items()}
-    mr = {d: group_mentions(ref.texts, gs) for d, gs in lex["groups"].items()} if ref is not None else None
+    def mentions(texts: Sequence[str]) -> dict[str, dict[str, list[int]]]:
+        hits = _membership_all(texts, lex["groups"])
+        return {d: {g: np.flatnonzero(hits[d][:, j]).tolist() for j, g in enumerate(gs)}
+                for d, gs in lex["groups"].items()}
+
+    ms = mentions(syn.texts)
+    mr = mentions(ref.texts) if ref is not None else None
     ns, nr = len(syn), len(ref) if ref is not None else 0
 
     # representation
@@ -228,8 +258,9 @@ def run(data: AuditData) -> list[MetricResult]:
         s_sents, r_sents = _sentences(syn.texts), _sentences(ref.texts)  # type: ignore[union-attr]
         s_attr = {k: _attr_matrix(s_sents, v) for k, v in lex["attributes"].items()}
         r_attr = {k: _attr_matrix(r_sents, v) for k, v in lex["attributes"].items()}
+        s_groups, r_groups = _membership_all(s_sents, lex["groups"]), _membership_all(r_sents, lex["groups"])
         for d in ("gender", "race_ethnicity", "religion", "age", "nationality"):
-            sg, rg = _group_matrix(s_sents, lex["groups"][d]), _group_matrix(r_sents, lex["groups"][d])
+            sg, rg = s_groups[d].astype(float), r_groups[d].astype(float)
             for aname in lex["attributes"]:
                 cs, cr = s_attr[aname].T @ sg, r_attr[aname].T @ rg
                 v = bias_amplification(cs, cr)
