@@ -31,6 +31,11 @@ class _Stream(io.StringIO):
 def _no_terminal_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR"):
         monkeypatch.delenv(var, raising=False)
+    # the CLI's logging set-up from earlier tests in this process must not write into the
+    # streams these tests swap in
+    logger = logging.getLogger("tether")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", True)
 
 
 def _drive(progress: Progress) -> None:
