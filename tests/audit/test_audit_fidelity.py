@@ -141,6 +141,27 @@ def test_prdc_scores_reproduce_the_prdc_package():
     assert swapped["recall"] == values["precision"] and swapped["precision"] == values["recall"]
 
 
+def test_distances_and_radii_match_the_prdc_package():
+    """tether's float64-product distances and k-NN radii agree with the prdc package's helpers
+    on unit vectors, near-duplicates included (where float32 products would lose them)."""
+    from prdc.prdc import compute_nearest_neighbour_distances, compute_pairwise_distance
+
+    from tether.audit.fidelity import knn_radii, pairwise_distances
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(400, 64)).astype(np.float32)
+    x[200:220] = x[:20] + 1e-4 * rng.normal(size=(20, 64)).astype(np.float32)  # near-duplicates
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = rng.normal(size=(300, 64)).astype(np.float32)
+    np.testing.assert_allclose(pairwise_distances(x, y), compute_pairwise_distance(x, y), atol=2e-6)
+    d = pairwise_distances(x)
+    np.testing.assert_allclose(d, compute_pairwise_distance(x), atol=2e-6)
+    assert (np.diag(d) == 0).all()
+    np.testing.assert_allclose(d[200:220, :20].diagonal(), np.linalg.norm(x[200:220] - x[:20], axis=1), rtol=1e-3)
+    for k in (1, 5):
+        np.testing.assert_allclose(knn_radii(x, k), compute_nearest_neighbour_distances(x, k), atol=2e-6)
+
+
 def test_precision_recall_null_values_on_gaussians():
     # Two samples of one Gaussian. Precision and recall have no closed-form null value: they
     # are near 1 in low dimension and fall as the dimension grows (Naeem et al. 2020 show them

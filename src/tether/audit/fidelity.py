@@ -131,9 +131,39 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
     return {k_: float(v) for k_, v in out.items()}
 
 
-def prdc_scores(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Precision, recall, density and coverage, computed with the ``prdc`` package's distance
-    helpers exactly as its ``compute_prdc`` does, plus per-record margins for the offenders.
+def pairwise_distances(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Euclidean distances (float32) from one float64 matrix product.
+
+    Written here, not taken from the ``prdc`` package's helper: that one runs scikit-learn's
+    ``pairwise_distances`` on float32 input, which upcasts chunk by chunk and took about 1.5 s
+    per 5,000 x 5,000 matrix on 2 cores, most of the fidelity family's time in
+    benchmarks/audit.py. Squared norms minus twice the product, in float64 so near-equal
+    vectors do not lose their distance to cancellation; a point's distance to itself is 0, as
+    in scikit-learn. Agrees with the package to float32 precision (tested).
+    """
+    a64 = np.asarray(a, np.float64)
+    same = b is None
+    b64 = a64 if same else np.asarray(b, np.float64)
+    d2 = (a64 * a64).sum(1)[:, None] + (b64 * b64).sum(1)[None, :]
+    d2 -= 2.0 * (a64 @ b64.T)
+    np.maximum(d2, 0.0, out=d2)
+    if same:
+        np.fill_diagonal(d2, 0.0)
+    return np.sqrt(d2, out=d2).astype(np.float32)
+
+
+def knn_radii(x: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each point to its k-th nearest neighbour, the point itself counted as its
+    own nearest (as the ``prdc`` package's ``compute_nearest_neighbour_distances``)."""
+    d = pairwise_distances(x)
+    return np.partition(d, k, axis=1)[:, k]
+
+
+def prdc_scores(real: np.ndarray, fake: np.ndarray, k: int = 5,
+                real_radii: np.ndarray | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Precision, recall, density and coverage as the ``prdc`` package's ``compute_prdc``
+    computes them, plus per-record margins for the offenders. ``real_radii`` reuses the
+    reference's k-NN radii when several synthetic samples are measured against one reference.
 
     The margins are distance over k-NN radius, so a record is outside when its margin is >= 1:
     ``fake_outside`` (per synthetic record: min over reference records of the distance over that
@@ -142,8 +172,6 @@ def prdc_scores(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[dict[st
     reference record: min over synthetic records of the distance over that record's radius;
     drives recall).
     """
-    from prdc.prdc import compute_nearest_neighbour_distances, compute_pairwise_distance
-
     if min(len(real), len(fake)) <= k:
         v = nan_warn("prdc")
         nan_r, nan_f = np.full(len(real), np.nan), np.full(len(fake), np.nan)
@@ -151,9 +179,9 @@ def prdc_scores(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[dict[st
                 {"fake_outside": nan_f, "real_uncovered": nan_r, "real_outside": nan_r})
     real = np.asarray(real, np.float32)
     fake = np.asarray(fake, np.float32)
-    r_rad = compute_nearest_neighbour_distances(real, k)
-    f_rad = compute_nearest_neighbour_distances(fake, k)
-    d = compute_pairwise_distance(real, fake)  # real x fake
+    r_rad = real_radii if real_radii is not None else knn_radii(real, k)
+    f_rad = knn_radii(fake, k)
+    d = pairwise_distances(real, fake)  # real x fake
     in_real_ball = d < r_rad[:, None]
     values = {
         "precision": float(in_real_ball.any(axis=0).mean()),
@@ -362,9 +390,10 @@ def _prdc(data: AuditData, base: tuple[Corpus, Corpus, Corpus] | None) -> list[M
     if base is not None and len(base[0]) > cfg.k:
         ra, rb, syn_h = base
         eb = data.emb(rb)
-        halves, _ = prdc_scores(eb, data.emb(ra), cfg.k)
+        radii = knn_radii(eb, cfg.k)
+        halves, _ = prdc_scores(eb, data.emb(ra), cfg.k, real_radii=radii)
         bl = (halves["precision"] + halves["recall"]) / 2
-        bs, _ = prdc_scores(eb, data.emb(syn_h), cfg.k)
+        bs, _ = prdc_scores(eb, data.emb(syn_h), cfg.k, real_radii=radii)
     out = []
     why = {"precision": "synthetic records sit outside the reference",
            "recall": "parts of the reference have no synthetic record near them (mode collapse?)"}
@@ -523,6 +552,8 @@ __all__ = [
     "mauve_score",
     "overrepresented_words",
     "prdc",
+    "knn_radii",
+    "pairwise_distances",
     "prdc_scores",
     "reference_extremeness",
     "run",

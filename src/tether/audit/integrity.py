@@ -66,14 +66,28 @@ def trigger_scan(texts: Sequence[str], labels: Sequence[Any], *, min_count: int 
     return sorted(out, key=lambda d: -d["z"])
 
 
-def token_purity(texts: Sequence[str], labels: Sequence[Any], token: str, label: str) -> tuple[int, float]:
-    """How many records hold ``token`` and the share of them with ``label``."""
+def token_purities(texts: Sequence[str], labels: Sequence[Any],
+                   pairs: Sequence[tuple[str, str]]) -> list[tuple[int, float]]:
+    """For each ``(token, label)``: how many records hold the token and the share of them with
+    the label. Each text is split into words once, whatever the number of pairs."""
     from tether.text import words
 
-    hold = [str(y) for t, y in zip(texts, labels, strict=True) if y is not None and token in set(words(t))]
-    if not hold:
-        return 0, float("nan")
-    return len(hold), sum(1 for y in hold if y == label) / len(hold)
+    held: dict[str, list[str]] = {tok: [] for tok, _ in pairs}
+    for t, y in zip(texts, labels, strict=True):
+        if y is None:
+            continue
+        for w in set(words(t)) & held.keys():
+            held[w].append(str(y))
+    out = []
+    for tok, label in pairs:
+        hold = held[tok]
+        out.append((len(hold), sum(1 for y in hold if y == label) / len(hold)) if hold else (0, float("nan")))
+    return out
+
+
+def token_purity(texts: Sequence[str], labels: Sequence[Any], token: str, label: str) -> tuple[int, float]:
+    """How many records hold ``token`` and the share of them with ``label``."""
+    return token_purities(texts, labels, [(token, label)])[0]
 
 
 def _fixed_responses(data: AuditData) -> list[Any] | None:
@@ -104,8 +118,8 @@ def run(data: AuditData) -> list[MetricResult]:
     natural: list[dict[str, Any]] = []
     if ref_labels is not None:
         kept: list[dict[str, Any]] = []
-        for f in found:
-            cnt, pur = token_purity(ref.texts, ref_labels, f["token"], f["label"])  # type: ignore[union-attr]
+        purities = token_purities(ref.texts, ref_labels, [(f["token"], f["label"]) for f in found])  # type: ignore[union-attr]
+        for f, (cnt, pur) in zip(found, purities, strict=True):
             f["reference_count"], f["reference_purity"] = cnt, pur
             (natural if cnt >= 5 and pur >= 0.8 else kept).append(f)
         found = kept
@@ -121,4 +135,4 @@ def run(data: AuditData) -> list[MetricResult]:
                                      "natural_correlations": natural[:20]}, offenders=offs)]
 
 
-__all__ = ["binomial_z", "run", "token_purity", "trigger_scan"]
+__all__ = ["binomial_z", "run", "token_purities", "token_purity", "trigger_scan"]
