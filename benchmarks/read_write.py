@@ -29,7 +29,8 @@ def make(path: Path, n: int) -> None:
 
 
 def bare(path: Path, out: Path) -> int:
-    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
     pq.write_table(pa.Table.from_pylist(rows), out)
     return len(rows)
 
