@@ -11,8 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import math
 from collections import Counter
@@ -119,16 +117,9 @@ def auc_ci(y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0) -> tu
 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
-    """Precision, recall, density, coverage (Naeem et al. 2020), via the ``prdc`` package."""
-    from prdc import compute_prdc
-
-    if min(len(real), len(fake)) <= k:
-        v = nan_warn("prdc")
-        return {"precision": v, "recall": v, "density": v, "coverage": v}
-    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
-        out = compute_prdc(real_features=np.asarray(real, np.float32), fake_features=np.asarray(fake, np.float32),
-                           nearest_k=k)
-    return {k_: float(v) for k_, v in out.items()}
+    """Precision, recall, density, coverage (Naeem et al. 2020); the values of
+    :func:`prdc_scores`, which reproduces the ``prdc`` package's ``compute_prdc`` (tested)."""
+    return prdc_scores(real, fake, k)[0]
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
