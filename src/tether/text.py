@@ -1,4 +1,5 @@
-"""Text normalisation and n-grams shared by curation and audit.
+"""Text normalisation and n-grams shared by curation and audit, and the fences that mark
+untrusted text as data in the prompts of generation and curation steps.
 
 Example:
     >>> normalize("Hello, World!  ")
@@ -12,6 +13,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tether.pipeline.context import StepContext
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
@@ -38,4 +43,16 @@ def word_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
     return [tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)]
 
 
-__all__ = ["normalize", "word_ngrams", "words"]
+def fence_tag(ctx: StepContext, salt: str) -> str:
+    """A randomised delimiter tag for untrusted text, drawn from the step's seeded generator
+    (so reruns give the same prompt and hit the cache)."""
+    return f"DATA-{ctx.rng('fence:' + salt).getrandbits(64):016x}"
+
+
+def wrap(text: str, tag: str) -> str:
+    """``text`` between ``<tag>`` and ``</tag>``; copies of the tag inside are removed, so the
+    text cannot close the fence itself."""
+    return f"<{tag}>\n{text.replace(tag, '')}\n</{tag}>"
+
+
+__all__ = ["fence_tag", "normalize", "word_ngrams", "words", "wrap"]

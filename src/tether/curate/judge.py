@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tether.errors import LLMResponseError
-from tether.generate._private import fence_tag, wrap
 from tether.llm.types import LLMRequest
 from tether.pipeline.registry import register
 from tether.pipeline.step import FilterStep, Verdict
 from tether.records import ID
+from tether.text import fence_tag, wrap
 
 if TYPE_CHECKING:
     from tether.pipeline.context import StepContext

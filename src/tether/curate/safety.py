@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from tether.curate._private import TextFilter, as_fields
 from tether.errors import ConfigError, LLMResponseError
-from tether.generate._private import fence_tag, wrap
 from tether.llm.types import LLMRequest
 from tether.pipeline.registry import register
 from tether.pipeline.step import Verdict
 from tether.records import ID
+from tether.text import fence_tag, wrap
 
 if TYPE_CHECKING:
     from tether.pipeline.context import StepContext

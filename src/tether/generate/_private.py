@@ -18,6 +18,7 @@ from tether.errors import ConfigError, InputError, LLMResponseError
 from tether.llm.types import LLMRequest
 from tether.pipeline.step import Outcome, Step, Verdict, _error_text
 from tether.records import ID, Record, child, digest
+from tether.text import fence_tag, wrap
 
 if TYPE_CHECKING:
     from tether.pipeline.context import StepContext
@@ -100,18 +101,6 @@ def file_digests(step: Step, ctx: StepContext) -> dict[str, str] | None:
             if path.is_file():
                 out[name] = file_sha256(path)
     return out or None
-
-
-def fence_tag(ctx: StepContext, salt: str) -> str:
-    """A randomised delimiter tag for untrusted text, drawn from the step's seeded generator
-    (so reruns give the same prompt and hit the cache)."""
-    return f"DATA-{ctx.rng('fence:' + salt).getrandbits(64):016x}"
-
-
-def wrap(text: str, tag: str) -> str:
-    """``text`` between ``<tag>`` and ``</tag>``; copies of the tag inside are removed, so the
-    text cannot close the fence itself."""
-    return f"<{tag}>\n{text.replace(tag, '')}\n</{tag}>"
 
 
 def fence(text: str, ctx: StepContext, salt: str) -> tuple[str, str]:
