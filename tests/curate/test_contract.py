@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from curate_helpers import make_ctx, run_step
+from curate_helpers import run_step
 from curate_samples import SAMPLES, sample_ctx, sample_records
 
 from tether.curate._private import SNAKE
@@ -63,5 +63,3 @@ def test_unknown_field_is_a_config_error():
         Pipeline.from_dict({"steps": [{"read": {"path": "x.jsonl"}}, {"dedup": {"treshold": 0.8}}]})
 
 
-def test_make_ctx_smoke():
-    assert make_ctx("x").step_name == "x"

@@ -81,7 +81,11 @@ def test_missing_model_folder():
 
 
 def test_sentences_cover_vocab():
-    assert SENTENCES  # the tokenizer is trained on these; the pairs use their words
+    # the tokenizer is trained on SENTENCES: every word of the planted pairs must be in them,
+    # or the tiny model would see unknown tokens and the planted answers would not hold
+    vocab = {w for s in SENTENCES for w in s.split()}
+    used = {w for pair in MATCHED for text in pair for w in text.split()}
+    assert used <= vocab, sorted(used - vocab)
 
 
 MATCHED = [("what is the capital of france", "the capital of france is paris"),
