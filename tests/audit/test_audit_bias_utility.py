@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
 from audit_data import NEG, PEOPLE, POS, make_real
 
 from tether.audit import audit
-from tether.audit.bias import bias_amplification, group_mentions, load_lexicons, swap_terms
+from tether.audit.bias import _owners, _pattern, bias_amplification, group_mentions, load_lexicons, swap_terms
 
 
 def test_lexicons_ship_every_dimension():
@@ -17,6 +18,29 @@ def test_lexicons_ship_every_dimension():
     assert "mary" in groups["gender"]["female"]  # names merged in
     m = group_mentions(["A Muslim doctor.", "Her brother, a Hindu.", "nothing"], groups["religion"])
     assert m["muslim"] == [0] and m["hindu"] == [1]
+
+
+def test_trie_pattern_matches_the_longest_first_alternation():
+    """The lexicon regex is a character trie; it must find exactly what the plain alternation,
+    longest term first, finds, on texts built from the lexicons' own pieces so that terms
+    overlap, nest and touch hyphens, apostrophes and punctuation."""
+    lex = load_lexicons()
+    terms = [t for d in lex["groups"].values() for ts in d.values() for t in ts]
+    terms += [t for v in lex["attributes"].values() for t in v] + lex["sentiment"]["positive"]
+    rng = random.Random(1)
+    pieces = [w for t in terms for w in re.split(r"(\W)", t.lower()) if w] + ["x", "-", "_", ".", "'s", "er", "\n"]
+    texts = ["".join(rng.choice([*pieces, " ", " ", " "]) for _ in range(rng.randint(5, 60))) for _ in range(1500)]
+    texts += [" ".join(rng.sample(terms, 5)) for _ in range(500)]
+    plain = re.compile(r"(?<![\w-])(" + "|".join(sorted({re.escape(t.lower()) for t in terms}, key=len, reverse=True))
+                       + r")(?![\w-])")
+    trie = _pattern(tuple(terms))
+    found = [trie.findall(t) for t in texts]
+    assert found == [plain.findall(t) for t in texts]
+    assert sum(map(len, found)) > 2000  # the texts do hold terms
+    # a term counts for the groups of the terms it holds as whole words, in other dimensions only
+    owners = _owners(lex["groups"])
+    assert ("nationality", list(lex["groups"]["nationality"]).index("american")) in owners["african american"]
+    assert not any(d == "age" and j != owners["middle aged"][0][1] for d, j in owners["middle aged"])
 
 
 def test_bias_amplification_closed_form():

@@ -12,11 +12,13 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -65,10 +67,48 @@ def load_lexicons() -> dict[str, Any]:
     return {"groups": groups, "attributes": read("attributes.json"), "sentiment": read("sentiment.json")}
 
 
+_EDGE = r"[\w-]"  # a term matches only where the characters around it are not word characters or '-'
+
+
+def _trie(terms: Sequence[str]) -> str:
+    """A regex alternation of ``terms`` factored into a character trie.
+
+    It matches exactly what the longest-first alternation ``longest|...|shortest`` matches
+    (at one position, every term that fits the text is a prefix of the longest that does, and
+    the trie tries the longer continuation before stopping), but the regex engine follows one
+    branch per character instead of trying every term: about 6x faster on the shipped
+    lexicons (tested equal on texts built to overlap the terms)."""
+    root: dict[str, dict] = {}
+    for t in terms:
+        node = root
+        for ch in t:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, dict]) -> str:
+        kids = [re.escape(ch) + build(sub) for ch, sub in sorted(node.items()) if ch]
+        if not kids:
+            return ""
+        body = kids[0] if len(kids) == 1 else "(?:" + "|".join(kids) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(root)
+
+
 @lru_cache(maxsize=512)
 def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
-    alts = sorted({re.escape(t.lower()) for t in terms}, key=len, reverse=True)
-    return re.compile(r"(?<![\w-])(" + "|".join(alts) + r")(?![\w-])")
+    """Finds the terms (lowercase) as whole words, the longest where several start together."""
+    return re.compile(rf"(?<!{_EDGE})(" + _trie(sorted({t.lower() for t in terms})) + rf")(?!{_EDGE})")
+
+
+def _contained(term: str, others: Mapping[str, object]) -> list[str]:
+    """The keys of ``others`` (other than ``term``) that occur in ``term`` as whole words, as
+    ``_pattern`` would find them: starting at 0 or after a character that is not a word
+    character or '-', and ending at the end or before one."""
+    edge = [m.start() for m in re.finditer(r"[^\w-]", term)]
+    starts, ends = [0] + [i + 1 for i in edge], [*edge, len(term)]
+    found = (term[a:b] for a in starts for b in ends if b > a and (a, b) != (0, len(term)))
+    return list(dict.fromkeys(u for u in found if u in others))
 
 
 def _owners(lexicon: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[tuple[str, int]]]:
@@ -83,29 +123,77 @@ def _owners(lexicon: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, lis
                 own.setdefault(term.lower(), []).append((d, j))
     out = {t: list(v) for t, v in own.items()}
     for t in own:
-        for u, where in own.items():
-            if u != t and _pattern((u,)).search(t):
-                out[t] += [(d, j) for d, j in where if d not in {dd for dd, _ in own[t]}]
+        dims = {dd for dd, _ in own[t]}
+        for u in _contained(t, own):
+            out[t] += [(d, j) for d, j in own[u] if d not in dims]
+    return out
+
+
+_SENT = re.compile(r"(?<=[.!?])\s+|\n+")  # sentence breaks: co-occurrence counts within a sentence
+
+
+@dataclass
+class LexiconHits:
+    """Every lexicon term found in a corpus, from one regex pass over each text.
+
+    ``texts[ns]`` and ``sentences[ns]`` are booleans ``(rows, columns)`` per namespace (a bias
+    dimension, an attribute list, a sentiment polarity): the row mentions a term of the
+    column. ``counts[ns]`` counts the mentions per text (for sentiment). Sentence rows are the
+    pieces between ``_SENT`` breaks, empty ones included (they hold nothing).
+    """
+
+    texts: dict[str, np.ndarray]
+    sentences: dict[str, np.ndarray]
+    counts: dict[str, np.ndarray]
+
+
+def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]]) -> LexiconHits:
+    """Find the terms of ``lexicon`` (namespace -> column -> terms) in ``texts``.
+
+    One pass over each lowercased text with one pattern for every namespace: where terms
+    start together the longest wins, and a match also counts for the terms it holds as whole
+    words in other namespaces (``_owners``), so 'african american' is a race and a
+    nationality mention, and the positive 'good' inside a negative 'not good' still counts.
+    (Separate passes per namespace would also find two terms that overlap without one
+    holding the other; the shipped lexicons have none.)
+    """
+    owners = _owners(lexicon)
+    shapes = {ns: len(cols) for ns, cols in lexicon.items()}
+    t_rows: dict[str, list[int]] = {ns: [] for ns in lexicon}
+    s_rows: dict[str, list[int]] = {ns: [] for ns in lexicon}
+    cols: dict[str, list[int]] = {ns: [] for ns in lexicon}
+    n_sent = 0
+    pat = _pattern(tuple(owners)) if owners else None
+    for i, text in enumerate(texts):
+        low = text.lower()
+        breaks = [m.end() for m in _SENT.finditer(low)]
+        if pat is not None:
+            for m in pat.finditer(low):
+                sid = n_sent + bisect.bisect_right(breaks, m.start())
+                for ns, j in owners[m.group(1)]:
+                    t_rows[ns].append(i)
+                    s_rows[ns].append(sid)
+                    cols[ns].append(j)
+        n_sent += len(breaks) + 1
+    out = LexiconHits({}, {}, {})
+    for ns, k in shapes.items():
+        r, c, sr = np.asarray(t_rows[ns], np.int64), np.asarray(cols[ns], np.int64), np.asarray(s_rows[ns], np.int64)
+        out.texts[ns] = np.zeros((len(texts), k), dtype=bool)
+        out.texts[ns][r, c] = True
+        out.sentences[ns] = np.zeros((n_sent, k), dtype=bool)
+        out.sentences[ns][sr, c] = True
+        out.counts[ns] = np.bincount(r, minlength=len(texts)) if k else np.zeros(len(texts), np.int64)
     return out
 
 
 def _membership_all(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, np.ndarray]:
     """For each dimension, booleans ``(len(texts), len(groups))``: text i mentions a term of
-    group j. One regex pass over each text for every dimension and group together."""
-    out = {d: np.zeros((len(texts), len(groups)), dtype=bool) for d, groups in lexicon.items()}
-    owners = _owners(lexicon)
-    if not owners:
-        return out
-    pat = _pattern(tuple(owners))
-    for i, t in enumerate(texts):
-        for m in set(pat.findall(t.lower())):
-            for d, j in owners[m]:
-                out[d][i, j] = True
-    return out
+    group j (see ``scan``)."""
+    return scan(texts, lexicon).texts
 
 
 def _membership(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> np.ndarray:
-    """Booleans ``(len(texts), len(groups))`` for one dimension (see ``_membership_all``)."""
+    """Booleans ``(len(texts), len(groups))`` for one dimension (see ``scan``)."""
     return _membership_all(texts, {"_": groups})["_"]
 
 
@@ -115,15 +203,29 @@ def group_mentions(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) ->
     return {g: np.flatnonzero(hit[:, j]).tolist() for j, g in enumerate(groups)}
 
 
+def _full_lexicon(lex: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """The shipped lexicons as ``scan`` namespaces: ``group:<dimension>``,
+    ``attribute:<list>`` (one column per attribute) and ``sentiment:<polarity>``."""
+    out: dict[str, dict[str, list[str]]] = {f"group:{d}": dict(gs) for d, gs in lex["groups"].items()}
+    for name, attrs in lex["attributes"].items():
+        out[f"attribute:{name}"] = {str(i): [a] for i, a in enumerate(attrs)}
+    for pol in ("positive", "negative"):
+        out[f"sentiment:{pol}"] = {pol: list(lex["sentiment"][pol])}
+    return out
+
+
+def _sentiment(hits: LexiconHits) -> np.ndarray:
+    """Per text: (positive - negative) / (positive + negative) mentions, 0 with neither."""
+    p = hits.counts["sentiment:positive"].astype(float)
+    n = hits.counts["sentiment:negative"].astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(p + n > 0, (p - n) / np.where(p + n > 0, p + n, 1.0), 0.0)
+
+
 def sentiment_scores(texts: Sequence[str]) -> np.ndarray:
+    """Per text: (positive - negative) / (positive + negative) sentiment-lexicon mentions."""
     lex = load_lexicons()["sentiment"]
-    pos, neg = _pattern(tuple(lex["positive"])), _pattern(tuple(lex["negative"]))
-    out = []
-    for t in texts:
-        low = t.lower()
-        p, n = len(pos.findall(low)), len(neg.findall(low))
-        out.append((p - n) / (p + n) if p + n else 0.0)
-    return np.array(out, float)
+    return _sentiment(scan(texts, {f"sentiment:{p}": {p: lex[p]} for p in ("positive", "negative")}))
 
 
 def representation_log2_ratio(share_syn: float, share_ref: float, n_syn: int, n_ref: int) -> float:
@@ -183,32 +285,11 @@ def swap_terms(text: str, groups: Mapping[str, Sequence[str]]) -> str:
     return pat.sub(lambda m: mapping[m.group(0)], text.lower())
 
 
-_SENT = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-def _sentences(texts: Sequence[str]) -> list[str]:
-    return [s.lower() for t in texts for s in _SENT.split(t) if s.strip()]
-
-
-def _group_matrix(sents: Sequence[str], groups: Mapping[str, Sequence[str]]) -> np.ndarray:
-    return _membership(sents, groups).astype(float)
-
-
-def _attr_matrix(sents: Sequence[str], attrs: Sequence[str]) -> np.ndarray:
-    apat = _pattern(tuple(attrs))
-    col = {a.lower(): i for i, a in enumerate(attrs)}
-    out = np.zeros((len(sents), len(attrs)))
-    for i, s in enumerate(sents):
-        for m in apat.findall(s):
-            out[i, col[m]] = 1.0
-    return out
-
-
 def cooccurrence_counts(texts: Sequence[str], groups: Mapping[str, Sequence[str]], attrs: Sequence[str]) -> np.ndarray:
     """Attributes x groups counts of sentences that mention both (sentence level, so a group
     and an attribute in different sentences of one record do not count)."""
-    sents = _sentences(texts)
-    return _attr_matrix(sents, attrs).T @ _group_matrix(sents, groups)
+    hits = scan(texts, {"group": groups, "attribute": {str(i): [a] for i, a in enumerate(attrs)}})
+    return hits.sentences["attribute"].T.astype(float) @ hits.sentences["group"].astype(float)
 
 
 def run(data: AuditData) -> list[MetricResult]:
@@ -216,13 +297,16 @@ def run(data: AuditData) -> list[MetricResult]:
     syn, ref = data.synthetic, data.reference
     lex = load_lexicons()
     out: list[MetricResult] = []
-    def mentions(texts: Sequence[str]) -> dict[str, dict[str, list[int]]]:
-        hits = _membership_all(texts, lex["groups"])
-        return {d: {g: np.flatnonzero(hits[d][:, j]).tolist() for j, g in enumerate(gs)}
+    full = _full_lexicon(lex)
+    hs = scan(syn.texts, full)
+    hr = scan(ref.texts, full) if ref is not None else None
+
+    def mentions(hits: LexiconHits) -> dict[str, dict[str, list[int]]]:
+        return {d: {g: np.flatnonzero(hits.texts[f"group:{d}"][:, j]).tolist() for j, g in enumerate(gs)}
                 for d, gs in lex["groups"].items()}
 
-    ms = mentions(syn.texts)
-    mr = mentions(ref.texts) if ref is not None else None
+    ms = mentions(hs)
+    mr = mentions(hr) if hr is not None else None
     ns, nr = len(syn), len(ref) if ref is not None else 0
 
     # representation
@@ -255,14 +339,12 @@ def run(data: AuditData) -> list[MetricResult]:
     if mr is not None:
         per: dict[str, Any] = {}
         shift: dict[str, Any] = {}
-        s_sents, r_sents = _sentences(syn.texts), _sentences(ref.texts)  # type: ignore[union-attr]
-        s_attr = {k: _attr_matrix(s_sents, v) for k, v in lex["attributes"].items()}
-        r_attr = {k: _attr_matrix(r_sents, v) for k, v in lex["attributes"].items()}
-        s_groups, r_groups = _membership_all(s_sents, lex["groups"]), _membership_all(r_sents, lex["groups"])
+        assert hr is not None
         for d in ("gender", "race_ethnicity", "religion", "age", "nationality"):
-            sg, rg = s_groups[d].astype(float), r_groups[d].astype(float)
+            sg, rg = hs.sentences[f"group:{d}"].astype(float), hr.sentences[f"group:{d}"].astype(float)
             for aname in lex["attributes"]:
-                cs, cr = s_attr[aname].T @ sg, r_attr[aname].T @ rg
+                cs = hs.sentences[f"attribute:{aname}"].T.astype(float) @ sg
+                cr = hr.sentences[f"attribute:{aname}"].T.astype(float) @ rg
                 v = bias_amplification(cs, cr)
                 if not math.isnan(v):
                     per[f"{d}x{aname}"] = v
@@ -277,8 +359,8 @@ def run(data: AuditData) -> list[MetricResult]:
             out.append(MetricResult.of(SHIFT, shift[key], n=ns, details={"worst": key, "per_dimension": shift}))
 
     # sentiment gap
-    ss = sentiment_scores(syn.texts)
-    rs = sentiment_scores(ref.texts) if ref is not None else None
+    ss = _sentiment(hs)
+    rs = _sentiment(hr) if hr is not None else None
     gaps: dict[str, Any] = {}
     for d, groups in ms.items():
         means = {g: float(ss[idx].mean()) for g, idx in groups.items() if len(idx) >= MIN_MENTIONS}
@@ -301,34 +383,38 @@ def run(data: AuditData) -> list[MetricResult]:
     # counterfactual swap test
     labels = syn.labels(cfg.label_field)
     if labels is not None:
-        out.extend(_counterfactual(data, labels, lex["groups"]))
+        out.extend(_counterfactual(data, labels, lex["groups"],
+                                   (hs.texts["group:gender"], hr.texts["group:gender"] if hr is not None else None)))
     return out
 
 
-def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any]) -> list[MetricResult]:
+def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any],
+                    gendered: tuple[np.ndarray, np.ndarray | None]) -> list[MetricResult]:
+    """``gendered``: per record of the synthetic and the reference data, whether it mentions a
+    gender term (``scan``'s ``group:gender`` rows)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
 
     syn = data.synthetic
     keep = [i for i, y in enumerate(labels) if y is not None]
     if len({str(labels[i]) for i in keep}) < 2:
         return []
 
-    def flips(texts: Sequence[str], ys: Sequence[Any]) -> tuple[float, list[int], int]:
-        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 1), sublinear_tf=True), LogisticRegression(max_iter=1000))
-        model.fit(list(texts), [str(y) for y in ys])
-        gender = groups["gender"]
-        touched = [i for i, t in enumerate(texts) if _pattern(tuple(sum(gender.values(), []))).search(t.lower())]
+    def flips(texts: Sequence[str], ys: Sequence[Any], touched_mask: np.ndarray) -> tuple[float, list[int], int]:
+        vec = TfidfVectorizer(ngram_range=(1, 1), sublinear_tf=True)  # lowercases, as swap_terms does
+        x = vec.fit_transform(texts)
+        clf = LogisticRegression(max_iter=1000).fit(x, [str(y) for y in ys])
+        touched = np.flatnonzero(touched_mask).tolist()
         if not touched:
             return float("nan"), [], 0
+        gender = groups["gender"]
         swapped = [swap_terms(texts[i], {"female": gender["female"], "male": gender["male"]}) for i in touched]
-        before = model.predict([texts[i].lower() for i in touched])
-        after = model.predict(swapped)
+        before = clf.predict(x[touched])  # the training rows: the same vectors as the texts transformed again
+        after = clf.predict(vec.transform(swapped))
         changed = [touched[j] for j in np.where(before != after)[0]]
         return len(changed) / len(touched), changed, len(touched)
 
-    rate, changed, m = flips([syn.texts[i] for i in keep], [labels[i] for i in keep])
+    rate, changed, m = flips([syn.texts[i] for i in keep], [labels[i] for i in keep], gendered[0][keep].any(axis=1))
     if m == 0:
         return []
     res = MetricResult.of(COUNTERFACTUAL, rate, n=m, details={"swapped_dimension": "gender"},
@@ -339,7 +425,8 @@ def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any]) 
     if ref is not None and rl is not None:
         rk = [i for i, y in enumerate(rl) if y is not None]
         if len({str(rl[i]) for i in rk}) >= 2:
-            base, _, rm = flips([ref.texts[i] for i in rk], [rl[i] for i in rk])
+            assert gendered[1] is not None
+            base, _, rm = flips([ref.texts[i] for i in rk], [rl[i] for i in rk], gendered[1][rk].any(axis=1))
             if rm:
                 res.details["reference_baseline"] = base
                 res.warn_if(rate > base + 0.05, f"more than 5 points above the reference model's ({base:.3f})")
