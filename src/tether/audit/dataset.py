@@ -106,6 +106,7 @@ class Corpus:
     ids: list[str] = field(init=False)
     texts: list[str] = field(init=False)
     _emb: np.ndarray | None = field(default=None, init=False, repr=False)
+    _tokens: list[list[str]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.texts = [record_text(r, self.text_fields) for r in self.records]
@@ -118,6 +119,16 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def tokens(self) -> list[list[str]]:
+        """Each text's words, normalised (``tether.text.normalize``), computed once: the
+        word-level measures of several families share them."""
+        if self._tokens is None:
+            from tether.text import normalize
+
+            self._tokens = [normalize(t).split() for t in self.texts]
+        return self._tokens
 
     def responses(self) -> list[str]:
         return [response_text(r) for r in self.records]
@@ -136,6 +147,7 @@ class Corpus:
         sub.ids = [self.ids[i] for i in idx]
         sub.texts = [self.texts[i] for i in idx]
         sub._emb = None if self._emb is None else self._emb[np.asarray(idx, dtype=int)]
+        sub._tokens = None if self._tokens is None else [self._tokens[i] for i in idx]
         return sub
 
     def set_embeddings(self, emb: np.ndarray) -> None:

@@ -52,39 +52,98 @@ def _tokens(text: str) -> list[str]:
     return normalize(text).split()
 
 
+class WordNgrams:
+    """The word n-grams (n = 1..``max_n``) of a corpus as integer ids, counted with numpy.
+
+    Built once per corpus from its tokens; distinct-n, the most repeated n-grams and
+    self-repetition all read it, instead of each building Python tuples of every n-gram
+    (about 6 s per 10k-record corpus on 2 cores before). ``ids[n][i]`` is the id of the
+    n-gram starting at token position ``i`` of the flattened corpus, or -1 where fewer than
+    n tokens of its record remain; ids number the distinct n-grams.
+    """
+
+    def __init__(self, tokens: Sequence[Sequence[str]], max_n: int = 4) -> None:
+        vocab: dict[str, int] = {}
+        lens = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        flat = np.fromiter((vocab.setdefault(w, len(vocab)) for toks in tokens for w in toks), dtype=np.int64,
+                           count=int(lens.sum()))
+        self.n_records = len(tokens)
+        self.words = np.array(list(vocab), dtype=object)
+        self.flat = flat
+        self.record = np.repeat(np.arange(len(tokens)), lens)
+        left = np.repeat(np.cumsum(lens), lens) - np.arange(len(flat))  # tokens from here to its record's end
+        self.ids: dict[int, np.ndarray] = {1: flat}
+        cur, width = flat, max(1, len(vocab))
+        for n in range(2, max_n + 1):
+            pos = np.flatnonzero(left >= n)
+            ids = np.full(len(flat), -1, np.int64)
+            # the (n-1)-gram starting here, extended by the token n-1 further on
+            ids[pos] = np.unique(cur[pos] * width + flat[pos + n - 1], return_inverse=True)[1]
+            self.ids[n] = cur = ids
+
+    def _valid(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        ids = self.ids[n]
+        pos = np.flatnonzero(ids >= 0)
+        return pos, ids[pos]
+
+    def distinct(self, n: int) -> float:
+        """Distinct n-grams over all n-grams (nan, with a warning, when there are none)."""
+        _, g = self._valid(n)
+        if not len(g):
+            return nan_warn(f"distinct_{n}")
+        return (int(g.max()) + 1) / len(g)  # ids number the distinct n-grams 0, 1, ...
+
+    def most_repeated(self, n: int, ids: Sequence[str], top: int = 10) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """The ``top`` most frequent n-grams seen more than once (ties: the first seen first),
+        each with its count and the first five records holding it; and per record the share
+        of its n-grams that are one of them."""
+        pos, g = self._valid(n)
+        share = np.zeros(self.n_records)
+        if not len(g):
+            return [], share
+        counts = np.bincount(g)
+        first = np.full(len(counts), len(self.flat), np.int64)
+        np.minimum.at(first, g, pos)
+        order = np.lexsort((first, -counts))[:top]
+        order = order[counts[order] > 1]
+        rows = []
+        for gid in order:
+            at = first[gid]
+            holders = np.unique(self.record[pos[g == gid]])[:5]
+            rows.append({"ngram": " ".join(self.words[self.flat[at : at + n]]), "count": int(counts[gid]),
+                         "records": [ids[r] for r in holders]})
+        rec = self.record[pos]
+        hit = np.bincount(rec, weights=np.isin(g, order).astype(float), minlength=self.n_records)
+        total = np.bincount(rec, minlength=self.n_records)
+        np.divide(hit, total, out=share, where=total > 0)
+        return rows, share
+
+    def self_repetition(self, n: int) -> np.ndarray:
+        """Per record: the share of its distinct n-grams that occur in at least one other record."""
+        pos, g = self._valid(n)
+        out = np.zeros(self.n_records)
+        if not len(g):
+            return out
+        width = int(g.max()) + 1
+        pairs = np.unique(self.record[pos] * width + g)  # each (record, n-gram) once
+        rec, gram = pairs // width, pairs % width
+        shared = np.bincount(gram, minlength=width)[gram] > 1
+        total = np.bincount(rec, minlength=self.n_records)
+        np.divide(np.bincount(rec, weights=shared.astype(float), minlength=self.n_records), total, out=out,
+                  where=total > 0)
+        return out
+
+
 def distinct_n(texts: Sequence[str], n: int = 2) -> float:
     """Distinct n-grams divided by the total number of n-grams, over the whole corpus."""
-    total, seen = 0, set()
-    for t in texts:
-        toks = _tokens(t)
-        grams = [tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)]
-        total += len(grams)
-        seen.update(grams)
-    if total == 0:
-        return nan_warn(f"distinct_{n}")
-    return len(seen) / total
+    return WordNgrams([_tokens(t) for t in texts], n).distinct(n)
 
 
 def repeated_ngrams(texts: Sequence[str], ids: Sequence[str], n: int = 2, top: int = 10,
                     ) -> tuple[list[dict[str, Any]], np.ndarray]:
     """The ``top`` most repeated word n-grams of the corpus (each with its count and the first
     five record ids holding it), and per record the share of its n-grams that are one of them."""
-    per = [[tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)] for toks in map(_tokens, texts)]
-    counts: Counter[tuple[str, ...]] = Counter()
-    for grams in per:
-        counts.update(grams)
-    common = [(g, c) for g, c in counts.most_common(top) if c > 1]
-    top_set = {g for g, _ in common}
-    holders: dict[tuple[str, ...], list[str]] = {g: [] for g in top_set}
-    share = np.zeros(len(per))
-    for i, grams in enumerate(per):
-        hits = [x for x in grams if x in top_set]
-        share[i] = len(hits) / len(grams) if grams else 0.0
-        for gram in dict.fromkeys(hits):
-            if len(holders[gram]) < 5:
-                holders[gram].append(ids[i])
-    rows = [{"ngram": " ".join(g), "count": c, "records": holders[g]} for g, c in common]
-    return rows, share
+    return WordNgrams([_tokens(t) for t in texts], n).most_repeated(n, ids, top)
 
 
 def compression_ratio(texts: Sequence[str]) -> float:
@@ -97,15 +156,7 @@ def compression_ratio(texts: Sequence[str]) -> float:
 
 def self_repetition_scores(texts: Sequence[str], n: int = 4) -> np.ndarray:
     """Per record: share of its word n-grams found in at least one other record."""
-    grams_per = [set(zip(*(toks[i:] for i in range(n)), strict=False)) for toks in map(_tokens, texts)]
-    df: Counter[tuple[str, ...]] = Counter()
-    for g in grams_per:
-        df.update(g)
-    out = np.zeros(len(texts))
-    for i, g in enumerate(grams_per):
-        if g:
-            out[i] = sum(1 for x in g if df[x] > 1) / len(g)
-    return out
+    return WordNgrams([_tokens(t) for t in texts], n).self_repetition(n)
 
 
 def vendi_score(emb: np.ndarray) -> float:
@@ -276,14 +327,16 @@ def run(data: AuditData) -> list[MetricResult]:
     n = len(syn)
     out: list[MetricResult] = []
 
+    grams = WordNgrams(syn.tokens, max(DISTINCT))
+    ref_grams = WordNgrams(ref.tokens, max(DISTINCT)) if ref is not None else None
     for k, info in DISTINCT.items():
-        v = distinct_n(syn.texts, k)
-        top_grams, share = repeated_ngrams(syn.texts, syn.ids, k)
+        v = grams.distinct(k)
+        top_grams, share = grams.most_repeated(k, syn.ids)
         # offenders: the records made most of the corpus's most repeated n-grams
         res = MetricResult.of(info, v, n=n, details={"top_ngrams": top_grams},
                               offenders=[o for o in offenders(syn.ids, share, syn.texts) if o["score"] > 0])
-        if ref is not None:
-            rv = distinct_n(ref.texts, k)
+        if ref_grams is not None:
+            rv = ref_grams.distinct(k)
             res.details["reference"] = rv
             res.warn_if(v < 0.8 * rv, f"below 80% of the reference ({rv:.3f})")
         out.append(res)
@@ -296,13 +349,13 @@ def run(data: AuditData) -> list[MetricResult]:
         res.warn_if(cr > 1.25 * rcr, f"25% more compressible than the reference ({rcr:.2f})")
     out.append(res)
 
-    sr = self_repetition_scores(syn.texts)
+    sr = grams.self_repetition(4)
     res = MetricResult.of(SELF_REP, float(sr.mean()) if n else float("nan"), n=n,
                           ci=bootstrap_ci(sr, n_boot=cfg.bootstrap, seed=cfg.seed),
-                          details={"top_ngrams": repeated_ngrams(syn.texts, syn.ids, 4)[0]},
+                          details={"top_ngrams": grams.most_repeated(4, syn.ids)[0]},
                           offenders=offenders(syn.ids, sr, syn.texts))
-    if ref is not None:
-        rsr = float(self_repetition_scores(ref.texts).mean())
+    if ref_grams is not None:
+        rsr = float(ref_grams.self_repetition(4).mean())
         res.details["reference"] = rsr
         res.warn_if(res.value > rsr + 0.1, f"more than 0.1 above the reference ({rsr:.3f})")
     out.append(res)
