@@ -37,6 +37,15 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` of a 1-D integer array, by a sort. numpy 2.4's ``np.unique`` hashes
+    (when no inverse is asked for) and took 0.57 s on 600k random int64 keys where a sort and
+    a neighbour comparison take 0.02 s; dedup's pair keys and the audit's n-gram keys are
+    such arrays."""
+    s = np.sort(x)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, vectorised (wrapping uint64 arithmetic)."""
     with np.errstate(over="ignore"):
@@ -281,7 +290,7 @@ def lsh_pairs(sigs: np.ndarray, bands: int, rows: int, window: int = 8) -> tuple
     a = np.concatenate(ia)
     b = np.concatenate(ib)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    pair = np.unique(lo.astype(np.int64) * n + hi)
+    pair = sorted_unique(lo.astype(np.int64) * n + hi)
     return pair // n, pair % n
 
 
@@ -357,4 +366,5 @@ __all__ = [
     "optimal_bands",
     "shingle_hashes",
     "signatures",
+    "sorted_unique",
 ]
