@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,7 @@ class Corpus:
     texts: list[str] = field(init=False)
     _emb: np.ndarray | None = field(default=None, init=False, repr=False)
     _tokens: list[list[str]] | None = field(default=None, init=False, repr=False)
+    _word_counts: Counter[str] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.texts = [record_text(r, self.text_fields) for r in self.records]
@@ -130,6 +133,13 @@ class Corpus:
             self._tokens = [normalize(t).split() for t in self.texts]
         return self._tokens
 
+    @property
+    def word_counts(self) -> Counter[str]:
+        """How often each normalised word occurs in the corpus (computed once)."""
+        if self._word_counts is None:
+            self._word_counts = Counter(chain.from_iterable(self.tokens))
+        return self._word_counts
+
     def responses(self) -> list[str]:
         return [response_text(r) for r in self.records]
 
@@ -148,6 +158,7 @@ class Corpus:
         sub.texts = [self.texts[i] for i in idx]
         sub._emb = None if self._emb is None else self._emb[np.asarray(idx, dtype=int)]
         sub._tokens = None if self._tokens is None else [self._tokens[i] for i in idx]
+        sub._word_counts = None
         return sub
 
     def set_embeddings(self, emb: np.ndarray) -> None:

@@ -122,32 +122,43 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
     return prdc_scores(real, fake, k)[0]
 
 
+def _squared_distances(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Squared Euclidean distances in float64: squared norms minus twice the product, so
+    near-equal vectors do not lose their distance to cancellation; a point's distance to
+    itself is 0, as in scikit-learn."""
+    a64 = np.asarray(a, np.float64)
+    same = b is None
+    b64 = a64 if same else np.asarray(b, np.float64)
+    d2 = np.add.outer((a64 * a64).sum(1), (b64 * b64).sum(1))
+    ab = a64 @ b64.T
+    ab *= 2.0  # exact: the same sum as subtracting 2.0 * (a @ b.T), with one matrix fewer
+    d2 -= ab
+    del ab
+    np.maximum(d2, 0.0, out=d2)
+    if same:
+        np.fill_diagonal(d2, 0.0)
+    return d2
+
+
 def pairwise_distances(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """Euclidean distances (float32) from one float64 matrix product.
 
     Written here, not taken from the ``prdc`` package's helper: that one runs scikit-learn's
     ``pairwise_distances`` on float32 input, which upcasts chunk by chunk and took about 1.5 s
     per 5,000 x 5,000 matrix on 2 cores, most of the fidelity family's time in
-    benchmarks/audit.py. Squared norms minus twice the product, in float64 so near-equal
-    vectors do not lose their distance to cancellation; a point's distance to itself is 0, as
-    in scikit-learn. Agrees with the package to float32 precision (tested).
+    benchmarks/audit.py. Agrees with the package to float32 precision (tested).
     """
-    a64 = np.asarray(a, np.float64)
-    same = b is None
-    b64 = a64 if same else np.asarray(b, np.float64)
-    d2 = (a64 * a64).sum(1)[:, None] + (b64 * b64).sum(1)[None, :]
-    d2 -= 2.0 * (a64 @ b64.T)
-    np.maximum(d2, 0.0, out=d2)
-    if same:
-        np.fill_diagonal(d2, 0.0)
+    d2 = _squared_distances(a, b)
     return np.sqrt(d2, out=d2).astype(np.float32)
 
 
 def knn_radii(x: np.ndarray, k: int) -> np.ndarray:
     """Distance from each point to its k-th nearest neighbour, the point itself counted as its
-    own nearest (as the ``prdc`` package's ``compute_nearest_neighbour_distances``)."""
-    d = pairwise_distances(x)
-    return np.partition(d, k, axis=1)[:, k]
+    own nearest (as the ``prdc`` package's ``compute_nearest_neighbour_distances``). Selected
+    on the squared distances, then rooted: the same values as selecting on the float32
+    distances (a monotone map keeps the order), without rooting the whole matrix."""
+    kth = np.partition(_squared_distances(x), k, axis=1)[:, k]
+    return np.sqrt(kth).astype(np.float32)
 
 
 def prdc_scores(real: np.ndarray, fake: np.ndarray, k: int = 5,
@@ -262,14 +273,18 @@ def mauve_score(p: np.ndarray, q: np.ndarray, *, buckets: int | None = None, see
     return float(np.trapezoid(ys, xs))
 
 
-def _unigrams(texts: Sequence[str]) -> Counter[str]:
-    c: Counter[str] = Counter()
-    for t in texts:
-        c.update(normalize(t).split())
-    return c
+Texts = Sequence[str] | Corpus  # a corpus brings its tokens and word counts, computed once
 
 
-def unigram_jsd(a: Sequence[str], b: Sequence[str]) -> float:
+def _token_lists(x: Texts) -> Sequence[list[str]]:
+    return x.tokens if isinstance(x, Corpus) else [normalize(t).split() for t in x]
+
+
+def _unigrams(x: Texts) -> Counter[str]:
+    return x.word_counts if isinstance(x, Corpus) else Counter(w for toks in _token_lists(x) for w in toks)
+
+
+def unigram_jsd(a: Texts, b: Texts) -> float:
     """Jensen-Shannon divergence (base 2, in [0, 1]) of the two corpora's unigram distributions."""
     from scipy.spatial.distance import jensenshannon
 
@@ -282,16 +297,12 @@ def unigram_jsd(a: Sequence[str], b: Sequence[str]) -> float:
     return float(jensenshannon(pa / pa.sum(), pb / pb.sum(), base=2) ** 2)
 
 
-def lengths(texts: Sequence[str]) -> np.ndarray:
-    return np.array([len(normalize(t).split()) for t in texts], float)
+def lengths(x: Texts) -> np.ndarray:
+    return np.array([len(toks) for toks in _token_lists(x)], float)
 
 
-def type_token_ratios(texts: Sequence[str]) -> np.ndarray:
-    out = []
-    for t in texts:
-        toks = normalize(t).split()
-        out.append(len(set(toks)) / len(toks) if toks else 0.0)
-    return np.array(out, float)
+def type_token_ratios(x: Texts) -> np.ndarray:
+    return np.array([len(set(toks)) / len(toks) if toks else 0.0 for toks in _token_lists(x)], float)
 
 
 def ks(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -326,7 +337,7 @@ def reference_extremeness(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.abs((below + upto) / (2 * len(r)) - 0.5) * 2
 
 
-def overrepresented_words(a: Sequence[str], b: Sequence[str], top: int = 15) -> list[dict[str, Any]]:
+def overrepresented_words(a: Texts, b: Texts, top: int = 15) -> list[dict[str, Any]]:
     """The words of ``a`` that add most to its JSD from ``b`` while being more frequent in ``a``."""
     ca, cb = _unigrams(a), _unigrams(b)
     ta, tb = sum(ca.values()), sum(cb.values())
@@ -403,21 +414,31 @@ def _prdc(data: AuditData, base: tuple[Corpus, Corpus, Corpus] | None) -> list[M
     syn_all, ref_all = data.synthetic, data.reference
     assert ref_all is not None
     m = min(len(syn_all), len(ref_all), PRDC_MAX)
-    syn_p, ref_p = _take(syn_all, m, cfg.seed + 3), _take(ref_all, m, cfg.seed + 4)
-    scores, margins = prdc_scores(data.emb(ref_p), data.emb(syn_p), cfg.k)
     # precision and recall have no closed-form null value (it depends on the dimension and the
     # data), so both are compared, at one sample size, with two halves of the reference; for two
     # samples of one distribution they have the same expectation (swap the samples), so the
     # baseline is the mean of the halves' precision and recall, which halves its noise
     bl: float | None = None
     bs: dict[str, float] | None = None
+    radii = None
     if base is not None and len(base[0]) > cfg.k:
         ra, rb, syn_h = base
         eb = data.emb(rb)
         radii = knn_radii(eb, cfg.k)
         halves, _ = prdc_scores(eb, data.emb(ra), cfg.k, real_radii=radii)
         bl = (halves["precision"] + halves["recall"]) / 2
-        bs, _ = prdc_scores(eb, data.emb(syn_h), cfg.k, real_radii=radii)
+    if radii is not None and base is not None and len(base[1]) == m and len(base[2]) == m:
+        # the baseline's samples have the full comparison's size (a reference of at least
+        # 2 x PRDC_MAX records): its second reference half and synthetic sample are random
+        # samples of that size, so they are the full comparison's samples as well
+        ref_p, syn_p = base[1], base[2]
+        scores, margins = prdc_scores(data.emb(ref_p), data.emb(syn_p), cfg.k, real_radii=radii)
+        bs = scores
+    else:
+        syn_p, ref_p = _take(syn_all, m, cfg.seed + 3), _take(ref_all, m, cfg.seed + 4)
+        scores, margins = prdc_scores(data.emb(ref_p), data.emb(syn_p), cfg.k)
+        if radii is not None and base is not None:
+            bs, _ = prdc_scores(data.emb(base[1]), data.emb(base[2]), cfg.k, real_radii=radii)
     out = []
     why = {"precision": "synthetic records sit outside the reference",
            "recall": "parts of the reference have no synthetic record near them (mode collapse?)"}
@@ -459,11 +480,11 @@ def _mauve_frechet(data: AuditData, base: tuple[Corpus, Corpus, Corpus]) -> list
 def _jsd(data: AuditData, base: tuple[Corpus, Corpus, Corpus] | None) -> MetricResult:
     syn_all, ref_all = data.synthetic, data.reference
     assert ref_all is not None
-    j = unigram_jsd(syn_all.texts, ref_all.texts)
-    words = overrepresented_words(syn_all.texts, ref_all.texts)
+    j = unigram_jsd(syn_all, ref_all)
+    words = overrepresented_words(syn_all, ref_all)
     top = {str(w["word"]) for w in words}
     share = np.array([(sum(t in top for t in toks) / len(toks)) if toks else 0.0
-                      for toks in (normalize(x).split() for x in syn_all.texts)])
+                      for toks in syn_all.tokens])
     res = MetricResult.of(JSD, j, n=len(syn_all), details={"overrepresented_words": words},
                           offenders=[o for o in offenders(syn_all.ids, share, syn_all.texts) if o["score"] > 0])
     if base is None:
@@ -471,7 +492,7 @@ def _jsd(data: AuditData, base: tuple[Corpus, Corpus, Corpus] | None) -> MetricR
     # the divergence of finite samples grows as they shrink, so the synthetic side is compared
     # with the baseline at the baseline's size: a synthetic sample against the same reference half
     ra, rb, syn_h = base
-    jb, jh = unigram_jsd(ra.texts, rb.texts), unigram_jsd(syn_h.texts, rb.texts)
+    jb, jh = unigram_jsd(ra, rb), unigram_jsd(syn_h, rb)
     res.details.update({"baseline": jb, "at_baseline_size": jh, "baseline_size": len(ra)})
     return res.warn_if(jh > 2 * jb + 0.02, f"{jh:.4f} at the baseline size, over twice the reference "
                        f"split ({jb:.4f}) + 0.02")
@@ -482,7 +503,7 @@ def _ks(data: AuditData) -> list[MetricResult]:
     assert ref_all is not None
     out = []
     for info, fn, what in ((KS_LEN, lengths, "length"), (KS_TTR, type_token_ratios, "type_token_ratio")):
-        a, b = fn(syn_all.texts), fn(ref_all.texts)
+        a, b = fn(syn_all), fn(ref_all)
         stat, pval = ks(a, b)
         offs = []
         if len(a) and len(b):
@@ -523,7 +544,7 @@ def run(data: AuditData) -> list[MetricResult]:
     out.append(_jsd(data, base))
     out.extend(_ks(data))
 
-    data.plots["token_frequency"] = token_frequency_plot(syn_all.texts, ref_all.texts)
+    data.plots["token_frequency"] = token_frequency_plot(syn_all, ref_all)
     data.plots["embedding_map"] = embedding_map(data, cfg.plot_points)
     return out
 
@@ -531,7 +552,7 @@ def run(data: AuditData) -> list[MetricResult]:
 # ------------------------------------------------------------------ plot data
 
 
-def token_frequency_plot(syn: Sequence[str], ref: Sequence[str], bins: int = 30) -> dict:
+def token_frequency_plot(syn: Texts, ref: Texts, bins: int = 30) -> dict:
     """Density of log10 token frequencies (per million tokens) for both corpora."""
     cs, cr = _unigrams(syn), _unigrams(ref)
     ts, tr = sum(cs.values()) or 1, sum(cr.values()) or 1
