@@ -401,7 +401,7 @@ def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any],
         return []
 
     def flips(texts: Sequence[str], ys: Sequence[Any], touched_mask: np.ndarray) -> tuple[float, list[int], int]:
-        vec = TfidfVectorizer(ngram_range=(1, 1), sublinear_tf=True)  # lowercases, as swap_terms does
+        vec = TfidfVectorizer(analyzer=data.word_analyzer((1, 1)), sublinear_tf=True)  # lowercases, as swap_terms
         x = vec.fit_transform(texts)
         clf = LogisticRegression(max_iter=1000).fit(x, [str(y) for y in ys])
         touched = np.flatnonzero(touched_mask).tolist()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -203,6 +203,28 @@ class AuditData:
     benchmarks: dict[str, Corpus] = field(default_factory=dict)
     embedder: Any = None  # tether.embed.Embedder
     plots: dict[str, Any] = field(default_factory=dict)
+    _analyzers: dict[tuple[int, int], Callable[[str], list[str]]] = field(default_factory=dict, repr=False)
+
+    def word_analyzer(self, ngram_range: tuple[int, int] = (1, 2)) -> Callable[[str], list[str]]:
+        """scikit-learn's word analyzer for ``ngram_range`` (lowercase, default token pattern),
+        memoised per text for this audit: the classifier tests, utility and the counterfactual
+        test fit several TF-IDF models on the same texts. Pass it as a vectorizer's
+        ``analyzer``; the features are the ones the vectorizer would make itself."""
+        key = (int(ngram_range[0]), int(ngram_range[1]))
+        if key not in self._analyzers:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            base = TfidfVectorizer(ngram_range=key).build_analyzer()
+            memo: dict[str, list[str]] = {}
+
+            def analyze(doc: str) -> list[str]:
+                out = memo.get(doc)
+                if out is None:
+                    out = memo[doc] = base(doc)
+                return out
+
+            self._analyzers[key] = analyze
+        return self._analyzers[key]
 
     def emb(self, corpus: Corpus) -> np.ndarray:
         """The corpus's embeddings (computed once, cached on disk by the embedder)."""

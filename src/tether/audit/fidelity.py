@@ -377,7 +377,7 @@ def _c2st_tfidf(syn: Corpus, ref: Corpus, data: AuditData) -> MetricResult:
     from sklearn.linear_model import LogisticRegression
 
     cfg = data.config
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True)
+    vec = TfidfVectorizer(analyzer=data.word_analyzer((1, 2)), min_df=2, max_features=50_000, sublinear_tf=True)
     x = vec.fit_transform(syn.texts + ref.texts)
     n = len(syn)
     auc, p, y = c2st_auc(x[:n], x[n:], seed=cfg.seed)
