@@ -414,7 +414,7 @@ def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any],
         changed = [touched[j] for j in np.where(before != after)[0]]
         return len(changed) / len(touched), changed, len(touched)
 
-    rate, changed, m = flips([syn.texts[i] for i in keep], [labels[i] for i in keep], gendered[0][keep].any(axis=1))
+    rate, changed, m = flips([syn.texts[i] for i in keep], [labels[i] for i in keep], np.asarray(gendered[0][keep].any(axis=1), dtype=bool))
     if m == 0:
         return []
     res = MetricResult.of(COUNTERFACTUAL, rate, n=m, details={"swapped_dimension": "gender"},
@@ -426,7 +426,7 @@ def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any],
         rk = [i for i, y in enumerate(rl) if y is not None]
         if len({str(rl[i]) for i in rk}) >= 2:
             assert gendered[1] is not None
-            base, _, rm = flips([ref.texts[i] for i in rk], [rl[i] for i in rk], gendered[1][rk].any(axis=1))
+            base, _, rm = flips([ref.texts[i] for i in rk], [rl[i] for i in rk], np.asarray(gendered[1][rk].any(axis=1), dtype=bool))
             if rm:
                 res.details["reference_baseline"] = base
                 res.warn_if(rate > base + 0.05, f"more than 5 points above the reference model's ({base:.3f})")

@@ -46,6 +46,7 @@ class AuditConfig(BaseModel):
     mauve_buckets: int | None = Field(None, ge=2)
     utility_seeds: int = Field(3, ge=1)
     plot_points: int = Field(600, ge=10)
+    workers: int | None = Field(None, ge=1)
 
     def model_post_init(self, __context: Any) -> None:
         bad = [f for f in self.families if f not in FAMILIES]

@@ -205,6 +205,12 @@ class AuditData:
     plots: dict[str, Any] = field(default_factory=dict)
     _analyzers: dict[tuple[int, int], Callable[[str], list[str]]] = field(default_factory=dict, repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the memoised analyzers (closures), for an audit's worker process."""
+        state = dict(self.__dict__)
+        state["_analyzers"] = {}
+        return state
+
     def word_analyzer(self, ngram_range: tuple[int, int] = (1, 2)) -> Callable[[str], list[str]]:
         """scikit-learn's word analyzer for ``ngram_range`` (lowercase, default token pattern),
         memoised per text for this audit: the classifier tests, utility and the counterfactual

@@ -24,6 +24,7 @@ from tether.audit.base import FAIL, FAMILIES, OK, SKIP, WARN, MetricResult
 from tether.audit.config import AuditConfig, load_audit_config
 from tether.audit.dataset import AuditData, Corpus, load_corpus
 from tether.audit.gates import GateResult, apply_gates, load_gates_file, parse_gates
+from tether.audit.parallel import default_workers, run_families, start_workers
 from tether.errors import AuditGateError, InputError
 
 log = logging.getLogger(__name__)
@@ -196,9 +197,8 @@ def audit(
         benchmarks=_benchmarks(benchmarks if benchmarks is not None else cfg.benchmarks, cfg, base),
         embedder=embedder,
     )
-    results: list[MetricResult] = []
     skipped: dict[str, str] = {}
-    timings: dict[str, float] = {}
+    todo: list[str] = []
     for fam in FAMILIES:
         if fam not in cfg.families:
             skipped[fam] = "not in audit.families"
@@ -208,10 +208,11 @@ def audit(
             skipped[fam] = reason
             log.info("audit: %s skipped: %s", fam, reason)
             continue
-        t = time.time()
-        results.extend(families[fam](data))
-        timings[fam] = round(time.time() - t, 3)
-        log.info("audit: %s done in %.1fs", fam, timings[fam])
+        todo.append(fam)
+    workers = cfg.workers if cfg.workers is not None else default_workers(data)
+    by_family, seconds = run_families(data, todo, families, workers, start_workers(todo, workers))
+    results = [r for fam in todo for r in by_family[fam]]
+    timings = {fam: seconds[fam] for fam in todo}
     gate_results = apply_gates(results, gates)
     sizes = {"synthetic": len(data.synthetic)}
     for k in ("reference", "private", "holdout"):
@@ -224,6 +225,7 @@ def audit(
         "embedder": getattr(embedder, "identity", None),
         "seconds": round(time.time() - t0, 3),
         "family_seconds": timings,
+        "workers": workers,
         "config": cfg.model_dump(mode="json", exclude={"gates"}),
     }
     return AuditReport(results, gate_results, skipped, data.plots, meta)

@@ -52,7 +52,16 @@ class Embedder:
     def __init__(self, config: EmbedderConfig | None = None, cache_path: str | Path | None = None) -> None:
         self.config = config or EmbedderConfig()
         self._model = None
+        self._cache_path = cache_path
         self._cache = EmbeddingCache(cache_path) if (cache_path and self.config.cache) else None
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled as its configuration and cache path (an audit's worker process gets a copy
+        that reopens the cache and loads the model only if it has to embed)."""
+        return {"config": self.config, "cache_path": self._cache_path}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["config"], state["cache_path"])  # type: ignore[misc, arg-type]
 
     @property
     def identity(self) -> str:
