@@ -30,8 +30,8 @@ from tether.audit.dataset import AuditData
 log = logging.getLogger(__name__)
 
 #: Seconds each family took in benchmarks/audit.py (10k vs 10k records, embeddings cached,
-#: 2 cores): the weights the groups are balanced by.
-COST = {"fidelity": 12.0, "diversity": 8.5, "bias": 5.5, "privacy": 4.0, "utility": 2.5, "quality": 1.5,
+#: 2 cores, one process, imports left out): the weights the groups are balanced by.
+COST = {"fidelity": 13.0, "diversity": 7.0, "bias": 5.5, "privacy": 3.0, "utility": 3.0, "quality": 1.5,
         "integrity": 1.0, "contamination": 1.0}
 
 #: Below this many synthetic plus reference records one process is faster: starting a worker
