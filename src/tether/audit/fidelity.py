@@ -82,11 +82,12 @@ def c2st_auc(x_syn, x_ref, *, folds: int = 5, seed: int = 0, C: float = 1.0) -> 
     return float(roc_auc_score(y, p)), p, y
 
 
-def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
+def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray, groups: np.ndarray | None = None) -> float:
     """ROC AUC of scores ``p`` for labels ``y`` with integer record weights ``w``: equal to
-    ``roc_auc_score`` on the sample that repeats record i ``w[i]`` times (ties count half)."""
+    ``roc_auc_score`` on the sample that repeats record i ``w[i]`` times (ties count half).
+    ``groups``: ``np.unique(p, return_inverse=True)[1]``, when several weightings share ``p``."""
     yb = np.asarray(y).astype(bool)
-    _, grp = np.unique(p, return_inverse=True)  # tie groups, in increasing score
+    grp = np.unique(p, return_inverse=True)[1] if groups is None else groups  # tie groups, increasing score
     g = int(grp.max()) + 1 if len(grp) else 0
     wn = np.bincount(grp, weights=np.where(yb, 0, w), minlength=g)
     below = np.cumsum(wn) - wn  # negative weight strictly below each tie group
@@ -104,10 +105,11 @@ def auc_ci(y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0) -> tu
         return None
     rng = np.random.default_rng(seed)
     n = len(y)
+    groups = np.unique(p, return_inverse=True)[1]
     stats = []
     for _ in range(n_boot):
         w = np.bincount(rng.integers(0, n, n), minlength=n)
-        v = weighted_auc(y, p, w)
+        v = weighted_auc(y, p, w, groups)
         if v == v:  # a resample with one class only has no AUC
             stats.append(v)
     if not stats:
