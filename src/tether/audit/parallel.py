@@ -41,10 +41,17 @@ MIN_RECORDS = 5000
 Runner = Callable[[AuditData], list[MetricResult]]
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system reports it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def default_workers(data: AuditData) -> int:
     """2 on a machine with two or more cores when the audit is big enough to gain, else 1."""
     n = len(data.synthetic) + (len(data.reference) if data.reference is not None else 0)
-    return 2 if (os.cpu_count() or 1) >= 2 and n >= MIN_RECORDS else 1
+    return 2 if cores() >= 2 and n >= MIN_RECORDS else 1
 
 
 #: Seconds this process spends importing what the families need (scikit-learn, SciPy) while
@@ -173,7 +180,7 @@ def start_workers(names: Sequence[str], workers: int) -> tuple[list[list[str]], 
     """Plan the groups and start a worker for every group but the first (which runs here).
     Call it as early as the families are known: the workers import while this process reads."""
     groups = plan(names, workers)
-    threads = max(1, (os.cpu_count() or 1) // len(groups))
+    threads = max(1, cores() // len(groups))
     return groups, [Worker(g, threads) for g in groups[1:]]
 
 
@@ -190,7 +197,7 @@ def run_families(data: AuditData, names: Sequence[str], runners: dict[str, Runne
         log.info("audit: families in %d processes: %s", len(groups), " | ".join(", ".join(g) for g in groups))
         for w in others:
             w.send(data)
-        with _thread_share(max(1, (os.cpu_count() or 1) // len(groups))):
+        with _thread_share(max(1, cores() // len(groups))):
             results, seconds = run_group(data, groups[0], runners)
         for w in others:
             res, sec, plots = w.result()
@@ -233,5 +240,5 @@ def _worker_main() -> None:
     out.close()
 
 
-__all__ = ["COST", "IMPORT_COST", "MIN_RECORDS", "PRELOAD", "Worker", "default_workers", "embed_ahead", "plan", "run_families",
+__all__ = ["COST", "IMPORT_COST", "MIN_RECORDS", "cores", "PRELOAD", "Worker", "default_workers", "embed_ahead", "plan", "run_families",
            "run_group", "start_workers"]
