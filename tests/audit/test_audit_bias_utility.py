@@ -8,7 +8,14 @@ import pytest
 from audit_data import NEG, PEOPLE, POS, make_real
 
 from tether.audit import audit
-from tether.audit.bias import _owners, _pattern, bias_amplification, group_mentions, load_lexicons, swap_terms
+from tether.audit.bias import (
+    _owners,
+    _pattern,
+    bias_amplification,
+    group_mentions,
+    load_lexicons,
+    swap_terms,
+)
 
 
 def test_lexicons_ship_every_dimension():

@@ -22,9 +22,15 @@ def test_plan_splits_every_family_once_and_balances_cost():
     assert plan(list(FAMILIES), 1) == [list(FAMILIES)]
 
 
-def test_default_workers_only_for_big_audits(cfg):
+def test_default_workers_only_for_big_audits(cfg, monkeypatch):
+    import tether.audit.parallel as parallel
+
     small = AuditData(Corpus("synthetic", make_real(100)), cfg)
-    assert default_workers(small) == 1
+    big = AuditData(Corpus("synthetic", make_real(3000)), cfg, reference=Corpus("reference", make_real(2000, seed=1)))
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    assert default_workers(small) == 1 and default_workers(big) == 2
+    monkeypatch.setattr(parallel, "cores", lambda: 1)
+    assert default_workers(big) == 1
 
 
 def _strip(report) -> dict:

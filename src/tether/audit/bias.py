@@ -186,15 +186,10 @@ def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]
     return out
 
 
-def _membership_all(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, np.ndarray]:
-    """For each dimension, booleans ``(len(texts), len(groups))``: text i mentions a term of
-    group j (see ``scan``)."""
-    return scan(texts, lexicon).texts
-
-
 def _membership(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> np.ndarray:
-    """Booleans ``(len(texts), len(groups))`` for one dimension (see ``scan``)."""
-    return _membership_all(texts, {"_": groups})["_"]
+    """Booleans ``(len(texts), len(groups))`` for one dimension: text i mentions a term of
+    group j (see ``scan``)."""
+    return scan(texts, {"_": groups}).texts["_"]
 
 
 def group_mentions(texts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:

@@ -256,7 +256,9 @@ def mauve_score(p: np.ndarray, q: np.ndarray, *, buckets: int | None = None, see
     keep = int(np.searchsorted(np.cumsum(pca.explained_variance_ratio_), explained_variance) + 1)
     z = np.ascontiguousarray(pca.transform(x)[:, : min(keep, x.shape[1])], dtype=np.float32)
     k = int(buckets or max(2, round(min(len(p), len(q)) / 10)))
-    km = faiss.Kmeans(z.shape[1], k, niter=max_iter, nredo=redo, seed=seed + 2, verbose=False)
+    # min_points_per_centroid only sets when faiss prints a warning about few points per cluster
+    km = faiss.Kmeans(z.shape[1], k, niter=max_iter, nredo=redo, seed=seed + 2, verbose=False,
+                      min_points_per_centroid=1)
     km.train(z)
     _, labels = km.index.search(z, 1)
     labels = labels[:, 0]

@@ -176,28 +176,21 @@ class Worker:
                     pipe.close()
 
 
-def start_workers(names: Sequence[str], workers: int) -> tuple[list[list[str]], list[Worker]]:
-    """Plan the groups and start a worker for every group but the first (which runs here).
-    Call it as early as the families are known: the workers import while this process reads."""
-    groups = plan(names, workers)
-    threads = max(1, cores() // len(groups))
-    return groups, [Worker(g, threads) for g in groups[1:]]
-
-
-def run_families(data: AuditData, names: Sequence[str], runners: dict[str, Runner], workers: int,
-                 started: tuple[list[list[str]], list[Worker]] | None = None) -> tuple[
+def run_families(data: AuditData, names: Sequence[str], runners: dict[str, Runner], workers: int) -> tuple[
         dict[str, list[MetricResult]], dict[str, float]]:
-    """Run the families ``names`` over ``workers`` processes (this one included); ``started``
-    is what :func:`start_workers` returned, if it was called earlier."""
-    groups, others = started if started is not None else start_workers(names, workers)
+    """Run the families ``names`` over ``workers`` processes (this one included). The workers
+    are started first, so they import what the families need while this process embeds."""
+    groups = plan(names, workers)
+    if len(groups) < 2:
+        return run_group(data, names, runners)
+    threads = max(1, cores() // len(groups))
+    others = [Worker(g, threads) for g in groups[1:]]
     try:
-        if not others:
-            return run_group(data, names, runners)
         embed_ahead(data, names)
         log.info("audit: families in %d processes: %s", len(groups), " | ".join(", ".join(g) for g in groups))
         for w in others:
             w.send(data)
-        with _thread_share(max(1, cores() // len(groups))):
+        with _thread_share(threads):
             results, seconds = run_group(data, groups[0], runners)
         for w in others:
             res, sec, plots = w.result()
@@ -241,4 +234,4 @@ def _worker_main() -> None:
 
 
 __all__ = ["COST", "IMPORT_COST", "MIN_RECORDS", "cores", "PRELOAD", "Worker", "default_workers", "embed_ahead", "plan", "run_families",
-           "run_group", "start_workers"]
+           "run_group"]

@@ -24,7 +24,7 @@ from tether.audit.base import FAIL, FAMILIES, OK, SKIP, WARN, MetricResult
 from tether.audit.config import AuditConfig, load_audit_config
 from tether.audit.dataset import AuditData, Corpus, load_corpus
 from tether.audit.gates import GateResult, apply_gates, load_gates_file, parse_gates
-from tether.audit.parallel import default_workers, run_families, start_workers
+from tether.audit.parallel import default_workers, run_families
 from tether.errors import AuditGateError, InputError
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def audit(
             continue
         todo.append(fam)
     workers = cfg.workers if cfg.workers is not None else default_workers(data)
-    by_family, seconds = run_families(data, todo, families, workers, start_workers(todo, workers))
+    by_family, seconds = run_families(data, todo, families, workers)
     results = [r for fam in todo for r in by_family[fam]]
     timings = {fam: seconds[fam] for fam in todo}
     gate_results = apply_gates(results, gates)
