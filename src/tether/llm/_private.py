@@ -30,6 +30,11 @@ class Backend:
     #: whether usage of this backend costs money (replay: no)
     billable: bool = True
 
+    async def start(self) -> None:
+        """Load what the first call needs (a local model, an engine). The client awaits it
+        once before its first attempt, outside ``timeout_s``: loading a model can take
+        minutes, and that is not a server failing to answer."""
+
     async def call(self, request: LLMRequest) -> LLMResponse:
         raise NotImplementedError
 

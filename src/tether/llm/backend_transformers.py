@@ -10,6 +10,7 @@ Stop strings are applied to the decoded text (the answer is cut at the first one
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
@@ -45,7 +46,7 @@ def cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
 
 
 class TransformersBackend(Backend):
-    """A local model directory (``model_path``, else ``model``), loaded on first use."""
+    """A local model directory (``model_path``, else ``model``), loaded by ``start`` before the first request."""
 
     def __init__(self, config: LLMConfig, *, base_dir: Path | None = None) -> None:
         self.config = config
@@ -163,6 +164,10 @@ class TransformersBackend(Backend):
                 model=self.identity,
             ))
         return responses
+
+    async def start(self) -> None:
+        if self._model is None:
+            await asyncio.to_thread(self._load)
 
     async def call(self, request: LLMRequest) -> LLMResponse:
         return await self.batcher.submit(request)

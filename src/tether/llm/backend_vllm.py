@@ -8,6 +8,7 @@ vLLM's guided decoding (``structured_outputs``, or ``guided_decoding`` on older 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
@@ -86,7 +87,7 @@ def to_response(output: Any, identity: str) -> LLMResponse:
 
 
 class VLLMBackend(Backend):
-    """The vLLM engine, built on first use (in a worker thread)."""
+    """The vLLM engine, built by ``start`` before the first request (in a worker thread)."""
 
     native_structured = True
 
@@ -124,6 +125,10 @@ class VLLMBackend(Backend):
         params = [sampling_params(r, self.vllm, guided=guided) for r in requests]
         outputs = engine.chat(convs, sampling_params=params, use_tqdm=False)
         return [to_response(o, self.identity) for o in outputs]
+
+    async def start(self) -> None:
+        if self._engine is None:
+            await asyncio.to_thread(self.engine)
 
     async def call(self, request: LLMRequest) -> LLMResponse:
         return await self.batcher.submit(request)

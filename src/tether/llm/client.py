@@ -74,6 +74,7 @@ class _LoopState:
         self.rpm = TokenBucket(config.rpm) if config.rpm else None
         self.tpm = TokenBucket(config.tpm) if config.tpm else None
         self.inflight: dict[str, asyncio.Future[LLMResponse]] = {}
+        self.starting: asyncio.Future[None] | None = None  # the backend's start(), shared
 
 
 class LLMClient:
@@ -108,6 +109,7 @@ class LLMClient:
         if self._cache is not None and backend.billable:
             self._spent_before = self._cache.spent(self.model_identity)
         self._closed = False
+        self._started = False
         # the back-off's jitter: the client's own generator (seedable in tests), not the global one
         self._jitter = random.Random()
 
@@ -306,6 +308,15 @@ class LLMClient:
         finally:
             st.inflight.pop(key, None)
 
+    async def _start_backend(self, st: _LoopState) -> None:
+        """The backend's ``start`` (loading a local model), once, before any attempt is timed."""
+        if self._started:
+            return
+        if st.starting is None:
+            st.starting = asyncio.ensure_future(self.backend.start())
+        await asyncio.shield(st.starting)
+        self._started = True
+
     def _fail(self, err: TransientError, attempts: int, record_id: str | None) -> LLMError:
         what = f"llm {self.name} ({self.model_identity})"
         msg = self._redact(str(err))
@@ -333,6 +344,7 @@ class LLMClient:
         self, request: LLMRequest, st: _LoopState, *, record_id: str | None, step: str | None
     ) -> LLMResponse:
         cfg = self.config
+        await self._start_backend(st)
         deadline = time.monotonic() + cfg.total_timeout_s
         est = estimate_tokens(request)
         attempt = 0
@@ -414,7 +426,7 @@ class LLMClient:
         step: str | None,
     ) -> tuple[M, LLMResponse]:
         req = with_schema(request, schema_of(schema))
-        last_text, last_err = "", ""
+        last_text, last_err, cut = "", "", False
         for _ in range(max_attempts):
             resp = await self._generate(req, record_id=record_id, step=step)
             last_text = resp.text
@@ -422,11 +434,16 @@ class LLMClient:
                 return parse_structured(last_text, schema), resp
             except ValueError as exc:
                 last_err = describe_error(exc)
+                cut = bool(resp.finish_reasons) and resp.finish_reasons[0] == "length"
+                if cut:
+                    last_err = f"the answer was cut off at max_tokens ({req.max_tokens}): {last_err}"
                 req = with_correction(req, last_text, last_err)
+        hint = "the record is set aside with the raw answer; "
+        hint += "raise max_tokens, or ask for a shorter answer" if cut else "a clearer prompt or a stronger model may help"
         raise LLMResponseError(
             f"no valid {schema.__name__} from {self.model_identity} after {max_attempts} attempts: {short(last_err)}",
             raw=self._redact(last_text),
-            hint="the record is set aside with the raw answer; a clearer prompt or a stronger model may help",
+            hint=hint,
         )
 
 

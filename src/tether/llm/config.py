@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -45,7 +45,9 @@ class LLMConfig(BaseModel):
 
     # ---- limits
     concurrency: int = Field(16, ge=1)
-    """Most requests in flight at once (lowered automatically on 429, raised back slowly)."""
+    """Most requests in flight at once (lowered automatically on 429, raised back slowly).
+    Default: 16; for local models (transformers, vllm) twice ``batch_size``, so that the next
+    batch is ready when one ends."""
     rpm: float | None = Field(None, gt=0)
     """Requests per minute cap, or none."""
     tpm: float | None = Field(None, gt=0)
@@ -91,7 +93,8 @@ class LLMConfig(BaseModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     """Weights' dtype (transformers, vllm)."""
     batch_size: int = Field(8, ge=1)
-    """transformers/vllm: most requests generated together in one batch."""
+    """transformers/vllm: most requests generated together in one batch. Default: 8
+    (transformers), 256 (vllm, which schedules a batch on the GPU itself)."""
     batch_wait_ms: float = Field(5.0, ge=0)
     """transformers/vllm: how long a batch waits to fill up."""
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
@@ -105,6 +108,22 @@ class LLMConfig(BaseModel):
 
     cache: bool = True
     """Keep answers in the run's cache.sqlite (a rerun makes no repeated calls)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_defaults(cls, data: Any) -> Any:
+        """Defaults that depend on the backend: a vLLM engine wants hundreds of requests at once."""
+        if not isinstance(data, dict):
+            return data
+        backend = data.get("backend", "openai")
+        if backend not in ("transformers", "vllm"):
+            return data
+        data = dict(data)
+        data.setdefault("batch_size", 256 if backend == "vllm" else 8)
+        batch = data["batch_size"]
+        if "concurrency" not in data and isinstance(batch, int) and batch >= 1:
+            data["concurrency"] = 2 * batch
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> LLMConfig:
