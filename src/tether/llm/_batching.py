@@ -13,7 +13,8 @@ from collections.abc import Callable, Hashable, Sequence
 
 from tether.llm.types import LLMRequest, LLMResponse
 
-RunBatch = Callable[[Sequence[LLMRequest]], list[LLMResponse]]
+# one response per request, or the exception that request alone failed with
+RunBatch = Callable[[Sequence[LLMRequest]], Sequence[LLMResponse | Exception]]
 
 
 class MicroBatcher:
@@ -55,7 +56,7 @@ class MicroBatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _locked_run(self, requests: list[LLMRequest]) -> list[LLMResponse]:
+    def _locked_run(self, requests: list[LLMRequest]) -> Sequence[LLMResponse | Exception]:
         with self._device:
             return self._run_batch(requests)
 
@@ -72,7 +73,11 @@ class MicroBatcher:
                     f.set_exception(exc)
             return
         for (_, f), res in zip(live, results, strict=True):
-            if not f.done():
+            if f.done():
+                continue
+            if isinstance(res, Exception):
+                f.set_exception(res)
+            else:
                 f.set_result(res)
 
 

@@ -9,15 +9,16 @@ vLLM's guided decoding (``structured_outputs``, or ``guided_decoding`` on older 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ConfigError
+from tether.errors import ConfigError, LLMError
 from tether.llm._batching import MicroBatcher
-from tether.llm._private import Backend
+from tether.llm._private import Backend, short
 from tether.llm.config import LLMConfig
 from tether.llm.types import LLMRequest, LLMResponse, TokenLogprob, Usage
 
@@ -93,6 +94,14 @@ class VLLMBackend(Backend):
 
     def __init__(self, config: LLMConfig, *, base_dir: Path | None = None) -> None:
         self.vllm = import_vllm()
+        # what vLLM raises for a request it will not run: VLLMValidationError (not a
+        # ValueError) on recent versions, ValueError on older ones
+        try:
+            client_error = getattr(importlib.import_module("vllm.exceptions"), "VLLMClientError", None)
+        except ImportError:
+            client_error = None
+        self._invalid: tuple[type[BaseException], ...] = (
+            (ValueError, client_error) if isinstance(client_error, type) else (ValueError,))
         self.config = config
         self.identity = config.identity
         path = config.model_path or config.model
@@ -118,13 +127,45 @@ class VLLMBackend(Backend):
                 log.info("vLLM engine ready: %s", self.path)
             return self._engine
 
-    def _generate_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+    def _rejected(self, exc: BaseException) -> LLMError:
+        return LLMError(f"llm {self.config.model}: vLLM rejected the request: {short(str(exc), 300)}",
+                        hint="check the request's sampling parameters and output schema")
+
+    def _generate_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse | Exception]:
+        """One ``LLM.chat`` call for the batch. A request vLLM rejects (a parameter out of
+        range, a schema its grammar compiler refuses) fails alone: vLLM rejects the whole
+        call, so the batch is then sent again one request at a time."""
         engine = self.engine()
-        convs = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
         guided = self.config.structured_mode != "prompt"
-        params = [sampling_params(r, self.vllm, guided=guided) for r in requests]
-        outputs = engine.chat(convs, sampling_params=params, use_tqdm=False)
-        return [to_response(o, self.identity) for o in outputs]
+        out: list[LLMResponse | Exception | None] = [None] * len(requests)
+        todo: list[tuple[int, list[dict[str, str]], Any]] = []
+        for i, r in enumerate(requests):
+            try:
+                params = sampling_params(r, self.vllm, guided=guided)
+            except self._invalid as exc:
+                out[i] = self._rejected(exc)
+                continue
+            todo.append((i, [{"role": m.role, "content": m.content} for m in r.messages], params))
+        if todo:
+            try:
+                outputs = engine.chat([c for _, c, _ in todo], sampling_params=[p for _, _, p in todo],
+                                      use_tqdm=False)
+                for (i, _, _), o in zip(todo, outputs, strict=True):
+                    out[i] = to_response(o, self.identity)
+            except self._invalid as exc:
+                if len(todo) == 1:
+                    out[todo[0][0]] = self._rejected(exc)
+                else:
+                    for i, conv, params in todo:
+                        out[i] = self._generate_one(engine, conv, params)
+        return [o for o in out if o is not None]
+
+    def _generate_one(self, engine: Any, conv: list[dict[str, str]], params: Any) -> LLMResponse | Exception:
+        try:
+            (o,) = engine.chat([conv], sampling_params=[params], use_tqdm=False)
+        except self._invalid as exc:
+            return self._rejected(exc)
+        return to_response(o, self.identity)
 
     async def start(self) -> None:
         if self._engine is None:
