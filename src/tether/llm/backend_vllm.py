@@ -129,11 +129,12 @@ class VLLMBackend(Backend):
 
     def _rejected(self, exc: BaseException) -> LLMError:
         return LLMError(f"llm {self.config.model}: vLLM rejected the request: {short(str(exc), 300)}",
-                        hint="check the request's sampling parameters and output schema")
+                        hint="vLLM's message says what it refused: a sampling parameter, the output "
+                             "schema, or a prompt longer than the model's context")
 
     def _generate_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse | Exception]:
         """One ``LLM.chat`` call for the batch. A request vLLM rejects (a parameter out of
-        range, a schema its grammar compiler refuses) fails alone: vLLM rejects the whole
+        range, a schema its grammar compiler refuses, a prompt over the context) fails alone: vLLM rejects the whole
         call, so the batch is then sent again one request at a time."""
         engine = self.engine()
         guided = self.config.structured_mode != "prompt"
