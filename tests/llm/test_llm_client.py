@@ -281,7 +281,7 @@ def test_structured_retries_with_the_validation_error_then_gives_up_with_raw() -
 
 
 def test_structured_answer_cut_at_max_tokens_says_so() -> None:
-    cut = {"content": '{"question": "q", "answer": "a long answ', "finish_reason": "length"}
+    cut = {"content": '{"question": "q", "answer": "a long answ' + "er" * 400, "finish_reason": "length"}
     with FakeOpenAIServer(lambda r: cut) as srv:
         client = _client(srv, structured_mode="prompt")
 
@@ -295,7 +295,10 @@ def test_structured_answer_cut_at_max_tokens_says_so() -> None:
         with pytest.raises(LLMResponseError, match=r"cut off at max_tokens \(12\)") as info:
             run(go())
         assert "raise max_tokens" in info.value.hint
-        assert "cut off at max_tokens" in srv.requests[1]["messages"][-1]["content"]  # shown to the model
+        retry = srv.requests[1]["messages"]
+        assert "cut off at max_tokens" in retry[-1]["content"] and "shorter" in retry[-1]["content"]
+        # only the cut answer's start is repeated: the prompt does not grow by max_tokens a try
+        assert retry[-2]["content"] == cut["content"][:300] + " …"
 
 
 # ---------------------------------------------------------------- local backends' start

@@ -437,7 +437,7 @@ class LLMClient:
                 cut = bool(resp.finish_reasons) and resp.finish_reasons[0] == "length"
                 if cut:
                     last_err = f"the answer was cut off at max_tokens ({req.max_tokens}): {last_err}"
-                req = with_correction(req, last_text, last_err)
+                req = with_correction(req, last_text, last_err, cut=cut)
         hint = "the record is set aside with the raw answer; "
         hint += "raise max_tokens, or ask for a shorter answer" if cut else "a clearer prompt or a stronger model may help"
         raise LLMResponseError(

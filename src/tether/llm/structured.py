@@ -58,15 +58,23 @@ def with_schema(request: LLMRequest, schema: dict[str, Any]) -> LLMRequest:
     return request.model_copy(update={"messages": msgs, "output_schema": schema})
 
 
-def with_correction(request: LLMRequest, answer: str, error: str) -> LLMRequest:
-    """The request again, with the invalid answer and what was wrong with it."""
+CUT_ANSWER_CHARS = 300
+
+
+def with_correction(request: LLMRequest, answer: str, error: str, *, cut: bool = False) -> LLMRequest:
+    """The request again, with the invalid answer and what was wrong with it.
+
+    ``cut``: the answer stopped at ``max_tokens``. Only its start is repeated (the whole of
+    it would grow the prompt by up to ``max_tokens`` at every attempt, past the context of
+    a small model), and the model is asked for a shorter answer.
+    """
+    if cut and len(answer) > CUT_ANSWER_CHARS:
+        answer = answer[:CUT_ANSWER_CHARS] + " …"
+    again = "a shorter JSON object, and nothing else" if cut else "only the corrected JSON object"
     msgs = [
         *request.messages,
         Message(role="assistant", content=answer),
-        Message(
-            role="user",
-            content=f"That answer is not valid: {error}\nAnswer again with only the corrected JSON object.",
-        ),
+        Message(role="user", content=f"That answer is not valid: {error}\nAnswer again with {again}."),
     ]
     return request.model_copy(update={"messages": msgs})
 
