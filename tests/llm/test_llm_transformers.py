@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tether.errors import ConfigError
-from tether.llm import LLMConfig, LLMRequest, open_client
+from tether.errors import ConfigError, LLMError
+from tether.llm import LLMConfig, LLMRequest, LLMResponse, open_client
 from tether.llm.backend_transformers import cut_at_stop
 
 torch = pytest.importorskip("torch")
@@ -104,3 +104,22 @@ def test_missing_model_dir_is_a_config_error(tmp_path: Path) -> None:
     client = _client(tmp_path / "missing")
     with pytest.raises(ConfigError, match="does not exist"):
         asyncio.run(client.generate(LLMRequest.chat("x", max_tokens=2)))
+
+
+def test_a_request_past_the_context_fails_alone(tiny_model: Path) -> None:
+    client = _client(tiny_model, batch_size=4, batch_wait_ms=50)  # the model has 128 positions
+    long_prompt = " ".join(WORDS * 4)  # ~100 tokens: fits alone, not with 50 new ones
+
+    async def go():
+        return await asyncio.gather(
+            client.generate(LLMRequest.chat("the compost heap", temperature=0.0, max_tokens=50)),
+            client.generate(LLMRequest.chat(long_prompt, temperature=0.0, max_tokens=50)),
+            client.generate(LLMRequest.chat(long_prompt, temperature=0.0, max_tokens=6)),
+            return_exceptions=True,
+        )
+
+    short, too_long, fits = asyncio.run(go())
+    assert isinstance(short, LLMResponse) and isinstance(fits, LLMResponse)
+    assert isinstance(too_long, LLMError)
+    assert "plus max_tokens 50 exceed the model's context of 128 tokens" in str(too_long)
+    assert sorted(client.backend.batcher.batches) == [1, 2]  # short and too_long came in one batch

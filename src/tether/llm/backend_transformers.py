@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ConfigError
+from tether.errors import ConfigError, LLMError
 from tether.llm._batching import MicroBatcher
 from tether.llm._private import Backend
 from tether.llm.config import LLMConfig
@@ -102,13 +102,47 @@ class TransformersBackend(Backend):
             self._tok, self._model = tok, model
             log.info("loaded %s on %s", self.path, self._device)
 
-    def _generate_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+    def _context(self) -> int | None:
+        """The model's context in tokens (learned positions), or None when it names none."""
+        cfg = self._model.config
+        for name in ("max_position_embeddings", "n_positions"):
+            value = getattr(cfg, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    def _generate_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse | Exception]:
+        """Generate a batch. A request whose prompt plus ``max_tokens`` exceeds the model's
+        context fails alone with an LLMError (generating past it fails the whole batch, or
+        degrades silently, depending on the model)."""
+        self._load()
+        prompts = [render_prompt(self._tok, r.messages) for r in requests]
+        out: list[LLMResponse | Exception | None] = [None] * len(requests)
+        ctx = self._context()
+        fits = list(range(len(requests)))
+        if ctx is not None:
+            lengths = [len(ids) for ids in self._tok(prompts)["input_ids"]]
+            fits = []
+            for i, (r, n) in enumerate(zip(requests, lengths, strict=True)):
+                if n + r.max_tokens > ctx:
+                    out[i] = LLMError(
+                        f"llm {self.config.model}: the prompt's {n} tokens plus max_tokens {r.max_tokens} "
+                        f"exceed the model's context of {ctx} tokens",
+                        hint="lower max_tokens, shorten the prompt (a smaller chunk_size), or use a model "
+                             "with a longer context")
+                else:
+                    fits.append(i)
+        if fits:
+            done = self._generate([requests[i] for i in fits], [prompts[i] for i in fits])
+            for i, resp in zip(fits, done, strict=True):
+                out[i] = resp
+        return [o for o in out if o is not None]
+
+    def _generate(self, requests: Sequence[LLMRequest], prompts: list[str]) -> list[LLMResponse]:
         import torch
 
-        self._load()
         tok, model = self._tok, self._model
         first = requests[0]  # a batch shares its sampling parameters (the batcher's group key)
-        prompts = [render_prompt(tok, r.messages) for r in requests]
         enc = tok(prompts, return_tensors="pt", padding=True).to(self._device)
         n = first.n
         sample = first.temperature > 0
