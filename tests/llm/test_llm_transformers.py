@@ -123,3 +123,16 @@ def test_a_request_past_the_context_fails_alone(tiny_model: Path) -> None:
     assert isinstance(too_long, LLMError)
     assert "plus max_tokens 50 exceed the model's context of 128 tokens" in str(too_long)
     assert sorted(client.backend.batcher.batches) == [1, 2]  # short and too_long came in one batch
+
+
+def test_context_is_not_checked_for_scaled_positions() -> None:
+    from types import SimpleNamespace
+
+    from tether.llm.backend_transformers import TransformersBackend
+
+    backend = TransformersBackend(LLMConfig(backend="transformers", model="x"))
+    backend._model = SimpleNamespace(config=transformers.LlamaConfig(max_position_embeddings=2048))
+    assert backend._context() == 2048
+    yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048, "rope_theta": 1e4}
+    backend._model = SimpleNamespace(config=transformers.LlamaConfig(rope_scaling=yarn))
+    assert backend._context() is None  # the usable context is not max_position_embeddings

@@ -46,7 +46,8 @@ def cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
 
 
 class TransformersBackend(Backend):
-    """A local model directory (``model_path``, else ``model``), loaded by ``start`` before the first request."""
+    """A local model directory (``model_path``, else ``model``), loaded by ``start`` before
+    the first request."""
 
     def __init__(self, config: LLMConfig, *, base_dir: Path | None = None) -> None:
         self.config = config
@@ -103,8 +104,12 @@ class TransformersBackend(Backend):
             log.info("loaded %s on %s", self.path, self._device)
 
     def _context(self) -> int | None:
-        """The model's context in tokens (learned positions), or None when it names none."""
+        """The model's context in tokens, or None when it names none, or when its positions
+        are scaled (``rope_scaling``), where the usable context is not that number."""
         cfg = self._model.config
+        rope = getattr(cfg, "rope_scaling", None)
+        if isinstance(rope, dict) and rope.get("rope_type", rope.get("type")) not in (None, "default"):
+            return None
         for name in ("max_position_embeddings", "n_positions"):
             value = getattr(cfg, name, None)
             if isinstance(value, int) and value > 0:

@@ -134,8 +134,8 @@ class VLLMBackend(Backend):
 
     def _generate_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse | Exception]:
         """One ``LLM.chat`` call for the batch. A request vLLM rejects (a parameter out of
-        range, a schema its grammar compiler refuses, a prompt over the context) fails alone: vLLM rejects the whole
-        call, so the batch is then sent again one request at a time."""
+        range, a schema its grammar compiler refuses, a prompt over the context) fails alone:
+        vLLM rejects the whole call, so the batch is then sent again one request at a time."""
         engine = self.engine()
         guided = self.config.structured_mode != "prompt"
         out: list[LLMResponse | Exception | None] = [None] * len(requests)
