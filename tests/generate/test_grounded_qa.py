@@ -185,6 +185,21 @@ def test_pairs_beyond_per_chunk_are_rejected_not_dropped() -> None:
     assert all(r["lineage"]["parents"] and r["chunk_ids"] for r, _ in out.rejected)
 
 
+def test_chunks_answered_with_no_pairs_are_counted() -> None:
+    def none_for_hot_heaps(req: LLMRequest) -> str:
+        if schema_name(req) == "QAPairs":
+            first = fenced(request_text(req))[0].splitlines()[-1].split(". ")[0]
+            if "hot compost heap" in first:
+                return json.dumps({"pairs": []})
+            return json.dumps({"pairs": [{"question": f"What about {first}?", "answer": first}]})
+        return json.dumps({"answerable": True, "grounded": True, "reason": "stated"})
+
+    llm = ScriptedLLM(none_for_hot_heaps)
+    out, stats = run_steps([GroundedQA(per_chunk=1, difficulty=False)], docs(), llms={"default": llm})
+    assert stats["grounded_qa"]["chunks"] == 3
+    assert stats["grounded_qa"]["chunks_without_pairs"] == 1 and len(out.kept) == 2
+
+
 def test_the_judge_sees_the_generated_pair_fenced_as_data() -> None:
     """An injection planted in a generated question and answer reaches the judge only inside
     the randomised delimiters, and the judge is told the fenced text is data."""

@@ -257,6 +257,8 @@ class GroundedQA(GlobalStep, LLMFields):
         assert self._tpl is not None and self._sys is not None
         template_hash = digest([self._tpl.hash, self._sys.hash, self._judge_tpl.hash if (self.judge and self._judge_tpl) else None])
         made = []
+        if not obj.pairs:  # type: ignore[attr-defined]
+            ctx.stats["chunks_without_pairs"] += 1
         for j, pair in enumerate(obj.pairs):  # type: ignore[attr-defined]
             item = pair.model_dump()
             data = {**{f: item[f].strip() for f in self._fields}, "context": context,
@@ -322,6 +324,7 @@ class GroundedQA(GlobalStep, LLMFields):
             self.setup(ctx)
         out = Outcome()
         chunks = self._chunks(records, ctx, out)
+        ctx.stats["chunks_without_pairs"] = 0  # answered with an empty list: no pair to keep or reject
         results = await asyncio.gather(*(self._generate(c, ctx) for c in chunks))
         candidates: list[Record] = []
         for made, o in results:
