@@ -378,15 +378,14 @@ def run(data: AuditData) -> list[MetricResult]:
     # counterfactual swap test
     labels = syn.labels(cfg.label_field)
     if labels is not None:
-        out.extend(_counterfactual(data, labels, lex["groups"],
-                                   (hs.texts["group:gender"], hr.texts["group:gender"] if hr is not None else None)))
+        out.extend(_counterfactual(data, labels, lex["groups"], hs, hr))
     return out
 
 
-def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any],
-                    gendered: tuple[np.ndarray, np.ndarray | None]) -> list[MetricResult]:
-    """``gendered``: per record of the synthetic and the reference data, whether it mentions a
-    gender term (``scan``'s ``group:gender`` rows)."""
+def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any], hits_syn: LexiconHits,
+                    hits_ref: LexiconHits | None) -> list[MetricResult]:
+    """``hits_*``: the lexicon terms found in the synthetic and the reference data (``scan``),
+    which say the records that mention a gender term."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -395,11 +394,11 @@ def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any],
     if len({str(labels[i]) for i in keep}) < 2:
         return []
 
-    def flips(texts: Sequence[str], ys: Sequence[Any], touched_mask: np.ndarray) -> tuple[float, list[int], int]:
+    def flips(texts: Sequence[str], ys: Sequence[Any], gender_rows: np.ndarray) -> tuple[float, list[int], int]:
         vec = TfidfVectorizer(analyzer=data.word_analyzer((1, 1)), sublinear_tf=True)  # lowercases, as swap_terms
         x = vec.fit_transform(texts)
         clf = LogisticRegression(max_iter=1000).fit(x, [str(y) for y in ys])
-        touched = np.flatnonzero(touched_mask).tolist()
+        touched = np.flatnonzero(gender_rows.any(axis=1)).tolist()
         if not touched:
             return float("nan"), [], 0
         gender = groups["gender"]
@@ -409,7 +408,7 @@ def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any],
         changed = [touched[j] for j in np.where(before != after)[0]]
         return len(changed) / len(touched), changed, len(touched)
 
-    rate, changed, m = flips([syn.texts[i] for i in keep], [labels[i] for i in keep], np.asarray(gendered[0][keep].any(axis=1), dtype=bool))
+    rate, changed, m = flips([syn.texts[i] for i in keep], [labels[i] for i in keep], hits_syn.texts["group:gender"][keep])
     if m == 0:
         return []
     res = MetricResult.of(COUNTERFACTUAL, rate, n=m, details={"swapped_dimension": "gender"},
@@ -420,8 +419,8 @@ def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any],
     if ref is not None and rl is not None:
         rk = [i for i, y in enumerate(rl) if y is not None]
         if len({str(rl[i]) for i in rk}) >= 2:
-            assert gendered[1] is not None
-            base, _, rm = flips([ref.texts[i] for i in rk], [rl[i] for i in rk], np.asarray(gendered[1][rk].any(axis=1), dtype=bool))
+            assert hits_ref is not None
+            base, _, rm = flips([ref.texts[i] for i in rk], [rl[i] for i in rk], hits_ref.texts["group:gender"][rk])
             if rm:
                 res.details["reference_baseline"] = base
                 res.warn_if(rate > base + 0.05, f"more than 5 points above the reference model's ({base:.3f})")

@@ -20,8 +20,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import IO, Any
 
 from tether.audit.base import MetricResult
@@ -103,17 +103,6 @@ def embed_ahead(data: AuditData, names: Sequence[str]) -> None:
         data.emb(corpus)
 
 
-@contextmanager
-def _thread_share(threads: int) -> Iterator[None]:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency of scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=threads):
-        yield
-
-
 #: What the families import when they first run, imported by a worker while this process
 #: still reads the data and embeddings (scikit-learn alone takes about 4 s on 2 cores).
 PRELOAD = ("sklearn.feature_extraction.text", "sklearn.linear_model", "sklearn.model_selection", "sklearn.metrics",
@@ -190,7 +179,9 @@ def run_families(data: AuditData, names: Sequence[str], runners: dict[str, Runne
         log.info("audit: families in %d processes: %s", len(groups), " | ".join(", ".join(g) for g in groups))
         for w in others:
             w.send(data)
-        with _thread_share(threads):
+        from threadpoolctl import threadpool_limits  # scikit-learn's, a direct dependency of tether
+
+        with threadpool_limits(limits=threads):
             results, seconds = run_group(data, groups[0], runners)
         for w in others:
             res, sec, plots = w.result()
@@ -233,5 +224,5 @@ def _worker_main() -> None:
     out.close()
 
 
-__all__ = ["COST", "IMPORT_COST", "MIN_RECORDS", "cores", "PRELOAD", "Worker", "default_workers", "embed_ahead", "plan", "run_families",
-           "run_group"]
+__all__ = ["COST", "IMPORT_COST", "MIN_RECORDS", "PRELOAD", "Worker", "cores", "default_workers", "embed_ahead", "plan",
+           "run_families", "run_group"]
