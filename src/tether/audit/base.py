@@ -22,7 +22,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skipped"
+OK, WARN, FAIL, SKIP, UNDEFINED = "ok", "warn", "fail", "skipped", "undefined"
 FAMILIES = ("quality", "diversity", "fidelity", "utility", "bias", "privacy", "contamination", "integrity")
 
 
@@ -66,8 +66,13 @@ class MetricResult:
 
     @classmethod
     def of(cls, info: MetricInfo, value: float, *, n: int, **kw: Any) -> MetricResult:
+        """A result; ``undefined`` when the value is nan (the metric could not be computed on
+        this input), ``warn`` when the metric's default rule holds."""
         res = cls(info=info, value=float(value), n=int(n), **kw)
-        if info.warn and not math.isnan(res.value) and compare(res.value, info.warn):
+        if math.isnan(res.value):
+            res.status = UNDEFINED
+            res.notes.append("undefined on this input (too few records, or nothing to measure)")
+        elif info.warn and compare(res.value, info.warn):
             res.status = WARN
             res.notes.append(f"value {res.value:.4g} {info.warn}")
         return res
@@ -77,12 +82,22 @@ class MetricResult:
         return self.info.key
 
     def warn_if(self, condition: bool, note: str) -> MetricResult:
-        """Mark the metric ``warn`` (unless it already failed) when ``condition`` holds."""
+        """Mark the metric ``warn`` (unless it already failed or is undefined) when
+        ``condition`` holds."""
         if condition and self.status == OK:
             self.status = WARN
-        if condition:
+        if condition and self.status != UNDEFINED:
             self.notes.append(note)
         return self
+
+    def beyond_null(self, null: float, *, worse: str) -> bool:
+        """Whether the confidence interval lies wholly on the bad side of ``null``
+        (``worse="above"`` or ``"below"``): the departure from the null is significant at the
+        interval's level. False without an interval or with an undefined value."""
+        if self.ci is None or math.isnan(self.value):
+            return False
+        lo, hi = self.ci
+        return bool(lo > null) if worse == "above" else bool(hi < null)
 
     def to_dict(self) -> dict[str, Any]:
         i = self.info
@@ -171,6 +186,26 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def permutation_null(statistic: Callable[[np.ndarray], float], labels: np.ndarray, *, rounds: int = 100,
+                     seed: int = 0) -> np.ndarray:
+    """``statistic(labels)`` on ``rounds`` random permutations of ``labels`` (a boolean or
+    group array over the pooled records of both sides): the statistic's distribution when
+    the two sides are exchangeable, i.e. when nothing is wrong."""
+    rng = np.random.default_rng(seed)
+    lab = np.asarray(labels)
+    return np.array([statistic(rng.permutation(lab)) for _ in range(max(0, rounds))], dtype=float)
+
+
+def permutation_p(observed: float, null: np.ndarray) -> float:
+    """One-sided permutation p-value: the share of null statistics at least ``observed``,
+    counting the observed one (so never 0: (1 + #{null >= observed}) / (1 + rounds))."""
+    null = np.asarray(null, dtype=float)
+    null = null[~np.isnan(null)]
+    if math.isnan(observed) or null.size == 0:
+        return float("nan")
+    return float((1 + np.count_nonzero(null >= observed - 1e-12)) / (1 + null.size))
+
+
 def wilson_ci(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
     """Wilson score interval of a proportion ``k / n``."""
     if n <= 0:
@@ -235,6 +270,7 @@ __all__ = [
     "OK",
     "REGISTRY",
     "SKIP",
+    "UNDEFINED",
     "WARN",
     "MetricInfo",
     "MetricResult",
@@ -246,5 +282,7 @@ __all__ = [
     "nan_warn",
     "offenders",
     "parse_rule",
+    "permutation_null",
+    "permutation_p",
     "wilson_ci",
 ]

@@ -29,11 +29,13 @@ class AuditConfig(BaseModel):
     families: list[str] = Field(default_factory=lambda: list(FAMILIES))
     text_fields: list[str] | None = None
     label_field: str = "label"
+    group_field: str | None = None
     score_fields: list[str] | None = None
     canaries: list[str] = Field(default_factory=list)
     embedder: EmbedderConfig | None = None
     max_records: int = Field(10_000, ge=10)
     bootstrap: int = Field(200, ge=0)
+    permutations: int = Field(100, ge=0)
     seed: int = 0
     k: int = Field(5, ge=1)
     near_dup_threshold: float = Field(0.8, gt=0, le=1)

@@ -1,8 +1,8 @@
 """The corpora an audit compares: texts picked from records, ids, labels, cached embeddings.
 
-The text of a record comes from ``text_fields`` when given, else the first shape that fits:
-``messages`` (contents joined), ``instruction`` + ``input`` + ``response`` (or ``output``),
-``question`` + ``answer``, ``prompt`` + ``response`` (or ``completion``), ``text``.
+The text of a record comes from ``text_fields`` when given, else ``messages`` (contents
+joined) or every known text column it has (:data:`TEXT_FIELDS`, prompt side first): an
+``instruction`` + ``input`` + ``output`` record is measured with its answer.
 
 Example:
     >>> record_text({"question": "Why?", "answer": "Because."})
@@ -27,15 +27,14 @@ from tether.records import digest
 
 log = logging.getLogger(__name__)
 
-_SHAPES: tuple[tuple[str, ...], ...] = (
-    ("instruction", "input", "response"),
-    ("instruction", "input", "output"),
-    ("question", "answer"),
-    ("prompt", "response"),
-    ("prompt", "completion"),
-    ("text",),
-    ("content",),
-)
+#: The text columns the audit knows, in the order they are joined: the prompt side first,
+#: then the answer side. Without ``text_fields`` a record's text is every one of them that it
+#: has (so an Alpaca ``instruction`` / ``input`` / ``output`` record is measured with its
+#: answer, and a copied private answer cannot hide in ``output``). ``context`` (the source
+#: passage of grounded data) and other columns are measured only when named in ``text_fields``.
+PROMPT_FIELDS: tuple[str, ...] = ("system", "instruction", "input", "question", "prompt", "query")
+RESPONSE_FIELDS: tuple[str, ...] = ("response", "output", "answer", "completion", "chosen", "rejected")
+TEXT_FIELDS: tuple[str, ...] = (*PROMPT_FIELDS, *RESPONSE_FIELDS, "text", "content")
 
 
 def _as_str(v: Any) -> str:
@@ -43,10 +42,12 @@ def _as_str(v: Any) -> str:
         return ""
     if isinstance(v, str):
         return v
+    if isinstance(v, (list, tuple)) and v and all(isinstance(m, Mapping) for m in v):
+        return _messages_text(v)  # a chat-shaped column (``chosen`` / ``rejected`` as messages)
     return json.dumps(v, ensure_ascii=False, default=str)
 
 
-def _messages_text(msgs: Any) -> str:
+def _messages_text(msgs: Any, roles: Sequence[str] | None = None) -> str:
     if isinstance(msgs, str):
         try:
             msgs = json.loads(msgs)
@@ -57,26 +58,40 @@ def _messages_text(msgs: Any) -> str:
     parts = []
     for m in msgs:
         if isinstance(m, Mapping):
-            parts.append(_as_str(m.get("content")))
-        else:
+            if roles is None or m.get("role") in roles:
+                parts.append(_as_str(m.get("content")))
+        elif roles is None:
             parts.append(_as_str(m))
     return "\n".join(p for p in parts if p)
 
 
-def record_text(record: Mapping[str, Any], fields: Sequence[str] | None = None) -> str:
-    """The text of ``record`` that the audit measures."""
+def text_columns(record: Mapping[str, Any], fields: Sequence[str] | None = None) -> list[str]:
+    """The columns of ``record`` that :func:`record_text` joins."""
     if fields:
-        parts = []
-        for f in fields:
-            v = record.get(f)
-            parts.append(_messages_text(v) if f == "messages" else _as_str(v))
-        return "\n".join(p for p in parts if p)
+        return [f for f in fields if record.get(f) not in (None, "")]
     if record.get("messages") is not None:
-        return _messages_text(record["messages"])
-    for shape in _SHAPES:
-        if shape[0] in record and any(record.get(f) is not None for f in shape):
-            return "\n".join(_as_str(record.get(f)) for f in shape if record.get(f) not in (None, ""))
-    return ""
+        return ["messages"]
+    return [f for f in TEXT_FIELDS if record.get(f) not in (None, "")]
+
+
+def record_text(record: Mapping[str, Any], fields: Sequence[str] | None = None) -> str:
+    """The text of ``record`` that the audit measures: ``fields`` joined by newlines, or
+    without them ``messages`` (contents joined) or every known text column the record has."""
+    parts = []
+    for f in text_columns(record, fields):
+        v = record.get(f)
+        parts.append(_messages_text(v) if f == "messages" else _as_str(v))
+    return "\n".join(p for p in parts if p)
+
+
+def prompt_text(record: Mapping[str, Any]) -> str:
+    """The prompt side of a record (what a response answers): the non-assistant messages, or
+    the prompt columns joined; empty for records with no prompt/response split. Records of
+    two corpora with the same prompt text are paired (answers to one instruction)."""
+    msgs = record.get("messages")
+    if msgs is not None:
+        return _messages_text(msgs, roles=("system", "user"))
+    return "\n".join(_as_str(record.get(f)) for f in PROMPT_FIELDS if record.get(f) not in (None, ""))
 
 
 def response_text(record: Mapping[str, Any]) -> str:
@@ -107,12 +122,14 @@ class Corpus:
     text_fields: list[str] | None = None
     ids: list[str] = field(init=False)
     texts: list[str] = field(init=False)
+    columns: dict[str, int] = field(init=False)
     _emb: np.ndarray | None = field(default=None, init=False, repr=False)
     _tokens: list[list[str]] | None = field(default=None, init=False, repr=False)
     _word_counts: Counter[str] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.texts = [record_text(r, self.text_fields) for r in self.records]
+        self.columns = self._columns()
         self.ids = [str(r.get("id") or digest(t)) for r, t in zip(self.records, self.texts, strict=True)]
         if self.records and not any(t.strip() for t in self.texts):
             raise InputError(
@@ -122,6 +139,32 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def _columns(self) -> dict[str, int]:
+        """How many records each measured column came from (for the report)."""
+        seen: Counter[str] = Counter()
+        for r in self.records:
+            seen.update(text_columns(r, self.text_fields))
+        return dict(seen.most_common())
+
+    def group_keys(self, field_name: str | None = None) -> list[str]:
+        """Per record, the key of the group it belongs to for cross-validation: records that
+        answer one prompt (or share ``field_name``'s value, or a lineage parent) must not be
+        split between training and test folds. Empty string: the record is its own group."""
+        out = []
+        for r in self.records:
+            if field_name:
+                v = r.get(field_name)
+                out.append("" if v in (None, "") else f"{field_name}:{_as_str(v)}")
+                continue
+            p = prompt_text(r)
+            if p.strip():
+                out.append("prompt:" + p.strip())
+                continue
+            lin = r.get("lineage")
+            parents = lin.get("parents") if isinstance(lin, Mapping) else None
+            out.append("parent:" + str(sorted(parents)[0]) if parents else "")
+        return out
 
     @property
     def tokens(self) -> list[list[str]]:
@@ -156,6 +199,7 @@ class Corpus:
         sub.text_fields = self.text_fields
         sub.ids = [self.ids[i] for i in idx]
         sub.texts = [self.texts[i] for i in idx]
+        sub.columns = self.columns
         sub._emb = None if self._emb is None else self._emb[np.asarray(idx, dtype=int)]
         sub._tokens = None if self._tokens is None else [self._tokens[i] for i in idx]
         sub._word_counts = None
@@ -188,7 +232,8 @@ def load_corpus(path: str | Path, name: str, text_fields: Sequence[str] | None =
     return Corpus(name, read_records(p), list(text_fields) if text_fields else None)
 
 
-__all__ = ["AuditData", "Corpus", "load_corpus", "record_text", "response_text"]
+__all__ = ["TEXT_FIELDS", "AuditData", "Corpus", "load_corpus", "prompt_text", "record_text", "response_text",
+           "text_columns"]
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tether.audit.base import FAIL, FAMILIES, OK, SKIP, WARN, MetricResult
+from tether.audit.base import FAIL, FAMILIES, OK, SKIP, UNDEFINED, WARN, MetricResult
 from tether.audit.config import AuditConfig, load_audit_config
 from tether.audit.dataset import AuditData, Corpus, load_corpus
 from tether.audit.gates import GateResult, apply_gates, load_gates_file, parse_gates
@@ -65,7 +65,9 @@ class AuditReport:
 
     def scorecard(self) -> dict[str, str]:
         """Each family's worst status; a family with a failed gate fails, even when the gated
-        metric was not measured (the family was skipped, or the metric undefined)."""
+        metric was not measured (the family was skipped, or the metric undefined). A family
+        whose metrics are all undefined is ``undefined``: nothing was measured, so it is not
+        ``ok``."""
         card = {}
         gated = {g.metric.split(".", 1)[0] for g in self.failed_gates}
         for fam in FAMILIES:
@@ -78,8 +80,10 @@ class AuditReport:
                 card[fam] = FAIL
             elif WARN in statuses:
                 card[fam] = WARN
-            else:
+            elif OK in statuses:
                 card[fam] = OK
+            else:
+                card[fam] = UNDEFINED
         return card
 
     @property
@@ -220,8 +224,15 @@ def audit(
         if c is not None:
             sizes[k] = len(c)
     sizes.update({f"benchmark:{k}": len(v) for k, v in data.benchmarks.items()})
+    measured = {"synthetic": data.synthetic.columns}
+    for k in ("reference", "private", "holdout"):
+        c = getattr(data, k)
+        if c is not None:
+            measured[k] = c.columns
+    measured.update({f"benchmark:{k}": v.columns for k, v in data.benchmarks.items()})
     meta = {
         "sizes": sizes,
+        "text_columns": measured,
         "embedder": getattr(embedder, "identity", None),
         "seconds": round(time.time() - t0, 3),
         "family_seconds": timings,

@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page (styles, scripts and SVG plots inline; no network).
 
-It opens with a scorecard per family (ok / warn / fail / skipped), then the gates, then each
+It opens with a scorecard per family (ok / warn / fail / undefined / skipped), then the gates, then each
 family's metrics with their details, worst offenders and plots. Hovering a point of the
 embedding map shows its text.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from tether.io._private import atomic_write_text
 
-COLORS = {"ok": "#1a7f37", "warn": "#b58100", "fail": "#cf222e", "skipped": "#6e7781"}
+COLORS = {"ok": "#1a7f37", "warn": "#b58100", "fail": "#cf222e", "skipped": "#6e7781", "undefined": "#8250df"}
 SERIES = {"synthetic": "#d1495b", "reference": "#00798c"}
 
 CSS = """
@@ -74,9 +74,10 @@ def _scorecard(report: dict[str, Any]) -> str:
     cards = []
     for fam, st in report.get("scorecard", {}).items():
         n = sum(1 for m in metrics if m["family"] == fam)
-        bad = sum(1 for m in metrics if m["family"] == fam and m["status"] != "ok")
+        bad = sum(1 for m in metrics if m["family"] == fam and m["status"] in ("warn", "fail"))
+        undef = sum(1 for m in metrics if m["family"] == fam and m["status"] == "undefined")
         why = report.get("skipped", {}).get(fam, "")
-        sub = _e(why) if st == "skipped" else f"{n} metrics, {bad} flagged"
+        sub = _e(why) if st == "skipped" else f"{n} metrics, {bad} flagged" + (f", {undef} undefined" if undef else "")
         cards.append(f'<div class="card" id="card-{_e(fam)}" style="border-left-color:{COLORS.get(st, "#999")}">'
                      f'<a href="#fam-{_e(fam)}"><b>{_e(fam)}</b><span class="st" style="color:{COLORS.get(st)}">'
                      f'{_e(st)}</span><div class="muted">{sub}</div></a></div>')
