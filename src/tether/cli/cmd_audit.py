@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
             emb.close()
         json_path, html_path = report.write(out)
         for fam, st in report.scorecard().items():
-            color = {"ok": "green", "warn": "yellow", "fail": "red"}.get(st, "dim")
+            color = {"ok": "green", "warn": "yellow", "fail": "red", "undefined": "magenta"}.get(st, "dim")
             out_console.print(f"{fam:>14}: [{color}]{st}[/{color}]", markup=True)
         for g in report.failed_gates:
             err_console.print(f"gate failed: {g.metric} {g.rule} (value {g.value if g.value is not None else g.note})")
