@@ -38,7 +38,7 @@ def test_alpaca_record_is_measured_with_its_answer():
     assert record_text({"question": "Why?", "answer": "Because.", "context": "C"}, ["context", "answer"]) == "C\nBecause."
 
 
-def test_three_models_get_different_fidelity_and_the_report_names_the_columns():
+def test_three_models_get_different_fidelity_and_the_report_names_the_columns(tmp_path):
     cfg = AuditConfig(families=["fidelity"], embedder=EmbedderConfig(backend="hashing", dim=256), bootstrap=0)
     ref = _read("gpt4o")
     values = {}
@@ -46,6 +46,10 @@ def test_three_models_get_different_fidelity_and_the_report_names_the_columns():
         rep = audit(_read(name), reference=ref, config=cfg)
         values[name] = rep.get("fidelity.unigram_jsd").value
         assert rep.meta["text_columns"]["synthetic"] == {"instruction": 160, "output": 160}
+    page = tmp_path / "page"
+    rep.write(page)
+    assert "text measured (column: records): synthetic: instruction (160), output (160)" in (
+        page / "report.html").read_text(encoding="utf-8")
     # the prompts are identical: measured on the prompt alone both divergences were 0
     assert min(values.values()) > 0.05
     assert values["claude_verbose"] != pytest.approx(values["qwen_1_8b"], abs=0.01)

@@ -182,8 +182,12 @@ def render_html(report: dict[str, Any]) -> str:
     """The report as one HTML string."""
     meta = report.get("meta", {})
     sizes = ", ".join(f"{_e(k)}: {v}" for k, v in meta.get("sizes", {}).items())
+    cols = "; ".join(f"{_e(k)}: " + ", ".join(f"{_e(c)} ({n})" for c, n in v.items())
+                     for k, v in meta.get("text_columns", {}).items())
     body = [f"<h1>tether audit</h1><div class='muted'>{sizes}; embedder {_e(meta.get('embedder'))}; "
-            f"{_fmt(meta.get('seconds'))} s</div>", _scorecard(report), "<h2>Gates</h2>", _gates(report)]
+            f"{_fmt(meta.get('seconds'))} s</div>"
+            + (f"<div class='muted' id='text-columns'>text measured (column: records): {cols}</div>" if cols else ""),
+            _scorecard(report), "<h2>Gates</h2>", _gates(report)]
     plots = report.get("plots", {})
     for fam, st in report.get("scorecard", {}).items():
         ms = [m for m in report.get("metrics", []) if m["family"] == fam]
