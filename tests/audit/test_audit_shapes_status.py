@@ -112,3 +112,16 @@ def test_undefined_metric_in_a_real_audit():
     auc = rep.get("fidelity.c2st_tfidf_auc")
     assert math.isnan(auc.value) and auc.status == UNDEFINED
     assert rep.to_dict()["metrics"][0]["status"] == UNDEFINED
+
+
+def test_cli_group_field_reaches_the_audit(tmp_path, capsys):
+    from tether.cli.app import main
+
+    syn = tmp_path / "syn.jsonl"
+    syn.write_text("".join(json.dumps(r) + "\n" for r in _read("claude_verbose")[:40]), encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", "--synthetic", str(syn), "--family", "quality", "--embedder", "hashing",
+              "--group-field", "dataset", "--out", str(tmp_path / "out")])
+    assert exc.value.code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["meta"]["config"]["group_field"] == "dataset"

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", help="YAML of audit settings (the pipeline's audit: section).")] = None,
         text_field: Annotated[list[str], typer.Option("--text-field", help="Field(s) holding the text (repeatable).")] = [],  # noqa: B006
         label_field: Annotated[str | None, typer.Option("--label-field", help="Field holding a label (default: label).")] = None,
+        group_field: Annotated[str | None, typer.Option("--group-field", help="Field whose records are one group in cross-validation (default: records answering the same prompt).")] = None,
         canary: Annotated[list[str], typer.Option("--canary", help="A planted canary string to look for (repeatable).")] = [],  # noqa: B006
         family: Annotated[list[str], typer.Option("--family", help="Only these families (repeatable).")] = [],  # noqa: B006
         embedder: Annotated[str | None, typer.Option("--embedder", help="sentence-transformers (default) or hashing.")] = None,
@@ -47,6 +48,8 @@ def register(app: typer.Typer) -> None:
             settings["text_fields"] = list(text_field)
         if label_field:
             settings["label_field"] = label_field
+        if group_field:
+            settings["group_field"] = group_field
         if canary:
             settings["canaries"] = list(settings.get("canaries", [])) + list(canary)
         if family:
