@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tether.audit import audit
@@ -51,3 +52,61 @@ def test_family_reports_nothing_on_halves(real_halves, cfg):
     cfg.families = ["quality"]
     rep = audit(a, reference=b, config=cfg)
     assert rep.scorecard()["quality"] == "ok", [(r.name, r.notes) for r in rep.results if r.notes]
+
+
+def test_excess_rate_test_is_fishers_exact():
+    from tether.audit.quality import excess_rate_test
+
+    # all 5 flagged records on the synthetic side of 5 + 5: one split in C(10, 5) = 252
+    assert excess_rate_test(5, 5, 0, 5) == pytest.approx(1 / 252)
+    assert excess_rate_test(0, 100, 3, 100) == pytest.approx(1.0)
+
+
+def _with_response(records, texts):
+    return [dict(r, response=t) for r, t in zip(records, texts, strict=True)]
+
+
+def test_chance_differences_between_halves_do_not_warn(real_halves, cfg):
+    """126-record halves of one real set: 4 cut-off answers against none, and 30% boilerplate
+    openings on both sides (as GPT-4o answers have), are chance and the data's own style, not
+    defects; a planted 20% of cut answers is."""
+    a, b = real_halves
+    a, b = a[:126], b[:126]
+    ok_text = "The man found the old garden lovely and walked home."
+    syn_resp = [("Certainly! Here is my answer. " if i % 10 < 3 else "") + ok_text for i in range(126)]
+    ref_resp = [("Certainly! Here is my answer. " if i % 10 < 3 else "") + ok_text for i in range(126)]
+    for i in range(4):
+        syn_resp[i * 30 + 1] = "The man found the old garden lovely and walked home along"
+    cfg.families = ["quality"]
+    rep = audit(_with_response(a, syn_resp), reference=_with_response(b, ref_resp), config=cfg)
+    assert rep.get("quality.boilerplate_rate").value == pytest.approx(0.3, abs=0.03)
+    trunc = rep.get("quality.truncated_rate")
+    assert trunc.details["count"] == 4 and trunc.details["reference"] == 0.0
+    assert rep.scorecard()["quality"] == "ok", [(r.name, r.notes) for r in rep.results if r.notes]
+    cut = list(syn_resp)
+    for i in range(0, 126, 5):
+        cut[i] = "The man found the old garden lovely and walked home along"
+    rep = audit(_with_response(a, cut), reference=_with_response(b, ref_resp), config=cfg)
+    trunc = rep.get("quality.truncated_rate")
+    assert trunc.value > 0.2 and trunc.status == "warn" and trunc.details["p_value"] < 0.001
+
+
+def test_length_spread_of_small_heavy_tailed_samples_is_judged_against_chance(real_halves, cfg):
+    """Lengths from one heavy-tailed distribution: on 25 records a side the standard deviation
+    of one sample is often under half the other's by chance; the Brown-Forsythe test keeps
+    that from warning, while a real collapse of the spread still warns."""
+    a, b = real_halves
+    rng = np.random.default_rng(4)
+    cfg.families = ["quality"]
+    ratios = []
+    for _ in range(16):
+        la, lb = (np.minimum(np.exp(rng.normal(3, 2.0, 25)).astype(int) + 5, 2000) for _ in range(2))
+        syn = _with_response(a[:25], [" ".join(["word"] * int(k)) + "." for k in la])
+        ref = _with_response(b[:25], [" ".join(["word"] * int(k)) + "." for k in lb])
+        rep = audit(syn, reference=ref, config=cfg)
+        res = rep.get("quality.length_mean")
+        ratios.append(res.details["std"] / res.details["reference_std"])
+        assert res.status == "ok", res.notes
+    assert min(ratios) < 0.5  # chance alone halves the spread in some of these samples
+    flat = _with_response(a, ["The man found the old garden lovely."] * len(a))
+    assert audit(flat, reference=b, config=cfg).get("quality.length_mean").status == "warn"

@@ -1,6 +1,14 @@
 """Quality: length distribution, empty and truncated responses, refusals and boilerplate,
 and judge-score distributions when the records carry scores.
 
+Against a reference every rule is a significance test with a minimum effect and support: a
+rate warns when Fisher's exact test (one-sided, the exact permutation test of the pooled
+records) gives p < :data:`RATE_P`, the synthetic rate is at least :data:`RATE_MIN_EXCESS` above
+the reference's and at least :data:`RATE_MIN_COUNT` records are flagged; the length spread
+warns when it is under half the reference's and the Brown-Forsythe test of equal spread gives
+p < :data:`RATE_P`. Without a reference the fixed thresholds apply (empty > 1%, refusals > 2%,
+boilerplate > 5%, truncation > 5%).
+
 Example:
     >>> is_refusal("I'm sorry, but I can't help with that.")
     True
@@ -32,17 +40,25 @@ F = "quality"
 LENGTH = metric(F, "length_mean", higher_is_better=None, bounds=(0.0, math.inf),
                 description="Mean length of records in words (distribution in the details).")
 EMPTY = metric(F, "empty_rate", higher_is_better=False, bounds=(0.0, 1.0),
-               description="Share of records whose response is empty or whitespace.", warn="> 0.01")
+               description="Share of records whose response is empty or whitespace.")
 TRUNC = metric(F, "truncated_rate", higher_is_better=False, bounds=(0.0, 1.0),
                description="Share of responses that stop mid-sentence (no closing punctuation) or "
                            "carry finish_reason 'length'.")
 REFUSAL = metric(F, "refusal_rate", higher_is_better=False, bounds=(0.0, 1.0),
-                 description="Share of responses that refuse or disclaim instead of answering.", warn="> 0.02")
+                 description="Share of responses that refuse or disclaim instead of answering.")
 BOILER = metric(F, "boilerplate_rate", higher_is_better=False, bounds=(0.0, 1.0),
                 description="Share of responses with assistant boilerplate ('Certainly! Here is', "
-                            "'I hope this helps').", warn="> 0.05")
+                            "'I hope this helps').")
 JUDGE = metric(F, "judge_score_mean", higher_is_better=True, bounds=(-math.inf, math.inf),
                description="Mean of a judge or reward score column (distribution in the details).")
+#: a rate warns against the reference when Fisher's one-sided p is below this, ...
+RATE_P = 0.001
+#: ... it is at least this much above the reference's rate ...
+RATE_MIN_EXCESS = 0.02
+#: ... and at least this many records are flagged
+RATE_MIN_COUNT = 5
+#: without a reference, a rate warns above its fixed threshold
+NO_REFERENCE_LIMIT = {"empty_rate": 0.01, "refusal_rate": 0.02, "boilerplate_rate": 0.05, "truncated_rate": 0.05}
 #: a score column other than ``judge_score`` gets its own metric, named after it
 JUDGE_COLUMN = dynamic_metric_prefix(F, "judge_score_mean")
 
@@ -97,6 +113,17 @@ def score_columns(records: Sequence[Mapping[str, Any]], fields: Sequence[str] | 
     return list(names)
 
 
+def excess_rate_test(k: int, n: int, k_ref: int, n_ref: int) -> float:
+    """One-sided p-value that the synthetic rate ``k / n`` exceeds the reference's ``k_ref /
+    n_ref``: Fisher's exact test, i.e. the share of random splits of the pooled records that put
+    at least ``k`` flagged ones on the synthetic side (nan when a side is empty)."""
+    from scipy.stats import fisher_exact
+
+    if n <= 0 or n_ref <= 0:
+        return float("nan")
+    return float(fisher_exact([[k, n - k], [k_ref, n_ref - k_ref]], alternative="greater")[1])
+
+
 def _rate(info, flags: np.ndarray, ids, texts, ref_flags: np.ndarray | None) -> MetricResult:  # noqa: ANN001
     n = len(flags)
     k = int(flags.sum())
@@ -104,10 +131,28 @@ def _rate(info, flags: np.ndarray, ids, texts, ref_flags: np.ndarray | None) -> 
                           offenders=offenders(ids, flags.astype(float), texts) if k else [])
     res.offenders = [o for o in res.offenders if o["score"] > 0]
     if ref_flags is not None and len(ref_flags):
-        rr = float(ref_flags.mean())
+        kr, nr = int(ref_flags.sum()), len(ref_flags)
+        rr = kr / nr
+        p = excess_rate_test(k, n, kr, nr)
         res.details["reference"] = rr
-        res.warn_if(res.value > rr + 0.02 and k >= 3, f"more than 2 points above the reference ({rr:.3f})")
+        res.details["reference_count"] = kr
+        res.details["p_value"] = p
+        res.warn_if(p < RATE_P and res.value >= rr + RATE_MIN_EXCESS and k >= RATE_MIN_COUNT,
+                    f"{res.value:.1%} against the reference's {rr:.1%} (Fisher p = {p:.2g})")
+    else:
+        limit = NO_REFERENCE_LIMIT[info.name]
+        res.warn_if(res.value > limit, f"over {limit:.0%} of responses (no reference to compare with)")
     return res
+
+
+def spread_test(lengths: np.ndarray, reference: np.ndarray) -> float:
+    """Brown-Forsythe p-value (Levene's test around the medians) that the two length
+    distributions have the same spread (nan with under 2 records a side or no spread at all)."""
+    from scipy.stats import levene
+
+    if len(lengths) < 2 or len(reference) < 2 or (np.ptp(lengths) == 0 and np.ptp(reference) == 0):
+        return float("nan")
+    return float(levene(lengths, reference, center="median").pvalue)
 
 
 def run(data: AuditData) -> list[MetricResult]:
@@ -123,7 +168,11 @@ def run(data: AuditData) -> list[MetricResult]:
         rl = np.array([len(t.split()) for t in ref.texts], float)
         res.details["reference"] = float(rl.mean())
         res.details["reference_std"] = float(rl.std())
-        res.warn_if(rl.std() > 0 and lens.std() < 0.5 * rl.std(), "length spread is under half the reference's")
+        p = spread_test(lens, rl)
+        res.details["spread_p_value"] = p
+        res.warn_if(rl.std() > 0 and lens.std() < 0.5 * rl.std() and p < RATE_P,
+                    f"length spread is under half the reference's ({lens.std():.1f} against {rl.std():.1f} words; "
+                    f"Brown-Forsythe p = {p:.2g})")
     out.append(res)
 
     resp = syn.responses()
@@ -133,11 +182,8 @@ def run(data: AuditData) -> list[MetricResult]:
                      None if ref_resp is None else np.array([not t.strip() for t in ref_resp])))
     ref_trunc = None if ref_resp is None else np.array(
         [is_truncated(t, r.get("finish_reason")) for t, r in zip(ref_resp, ref.records, strict=True)])  # type: ignore[union-attr]
-    trunc = _rate(TRUNC, np.array([is_truncated(t, f) for t, f in zip(resp, finish, strict=True)]), syn.ids,
-                  syn.texts, ref_trunc)
-    if ref_trunc is None:
-        trunc.warn_if(trunc.value > 0.05, "over 5% of responses look cut off")
-    out.append(trunc)
+    out.append(_rate(TRUNC, np.array([is_truncated(t, f) for t, f in zip(resp, finish, strict=True)]), syn.ids,
+                     syn.texts, ref_trunc))
     out.append(_rate(REFUSAL, np.array([is_refusal(t) for t in resp]), syn.ids, syn.texts,
                      None if ref_resp is None else np.array([is_refusal(t) for t in ref_resp])))
     out.append(_rate(BOILER, np.array([is_boilerplate(t) for t in resp]), syn.ids, syn.texts,
@@ -161,4 +207,4 @@ def run(data: AuditData) -> list[MetricResult]:
     return out
 
 
-__all__ = ["is_boilerplate", "is_refusal", "is_truncated", "run", "score_columns"]
+__all__ = ["excess_rate_test", "is_boilerplate", "is_refusal", "is_truncated", "run", "score_columns", "spread_test"]
