@@ -2,15 +2,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 from audit_data import FOREIGN, foreign_record, make_real, with_foreign_words
 from prdc import compute_prdc
 
-from tether.audit import Corpus, audit
+from tether.audit import AuditConfig, Corpus, audit
 from tether.audit.fidelity import (
     c2st_auc,
     frechet_distance,
@@ -21,6 +23,7 @@ from tether.audit.fidelity import (
     prdc_scores,
     unigram_jsd,
 )
+from tether.embed import EmbedderConfig
 from tether.text import normalize
 
 
@@ -326,3 +329,75 @@ def test_weighted_auc_is_roc_auc_on_the_resample():
         i = rng.integers(0, 300, 300)
         assert weighted_auc(y, p, np.bincount(i, minlength=300)) == pytest.approx(roc_auc_score(y[i], p[i]), abs=1e-12)
     assert weighted_auc(y, p, np.ones(300)) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+
+
+# ------------------------------------------------------------------ paired records: grouped folds
+
+ALPACA = Path(__file__).resolve().parents[1] / "data" / "alpaca_eval"
+
+
+def _alpaca(name):
+    """AlpacaEval answers of one model to the same 160 instructions (tests/data/alpaca_eval)."""
+    return [json.loads(line) for line in (ALPACA / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _paired_cfg(**kw):
+    return AuditConfig(families=["fidelity"], embedder=EmbedderConfig(backend="hashing", dim=256), bootstrap=100,
+                       **kw)
+
+
+@pytest.mark.parametrize("model", ["qwen_1_8b", "claude_verbose"])
+def test_paired_audit_uses_grouped_folds_and_sees_the_models_differ(model):
+    # two models' answers to the same instructions: every record has its pair on the other side.
+    # Plain folds split the pairs and the TF-IDF test read about 0.4 (anti-learning); grouped
+    # folds keep each pair in one fold, and the classifier sees the models' styles differ
+    rep = audit(_alpaca(model), reference=_alpaca("gpt4o"), config=_paired_cfg())
+    for name in ("c2st_tfidf_auc", "c2st_embedding_auc"):
+        res = rep.get(f"fidelity.{name}")
+        cv = res.details["cv"]
+        assert cv["folds"] == "grouped" and cv["grouping"] == "prompt", cv
+        assert cv["groups_on_both_sides"] == 160 and cv["records_in_shared_groups"] == 320
+        assert res.value > 0.7 and res.ci[0] > 0.5, (name, res.value, res.ci)
+        assert not any("broken" in n for n in res.notes)
+
+
+def test_plain_folds_on_paired_data_anti_learn_and_the_audit_says_the_test_is_broken():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from tether.audit.fidelity import auc_ci, cv_groups
+
+    syn, ref = _alpaca("qwen_1_8b"), _alpaca("gpt4o")
+    a, b = Corpus("synthetic", syn), Corpus("reference", ref)
+    x = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(a.texts + b.texts)
+    auc, p, y = c2st_auc(x[:160], x[160:])  # plain stratified folds split every pair
+    lo, hi = auc_ci(y, p)
+    assert auc < 0.45 and hi < 0.5, (auc, lo, hi)
+    groups, info = cv_groups(a, b)
+    grouped, _, _ = c2st_auc(x[:160], x[160:], groups=groups)
+    assert info["folds"] == "grouped" and grouped > 0.75
+    # the instruction under a field the audit does not know as a prompt: the pairing is not
+    # found, the folds are plain, and an AUC wholly below 0.5 is a broken test, not a pass
+    rename = [[{"task": r["instruction"], "output": r["output"]} for r in rs] for rs in (syn, ref)]
+    rep = audit(rename[0], reference=rename[1], config=_paired_cfg(text_fields=["task", "output"]))
+    res = rep.get("fidelity.c2st_tfidf_auc")
+    assert res.details["cv"]["folds"] == "stratified"
+    assert res.ci[1] < 0.5 and res.status == "warn" and any("broken" in n for n in res.notes), res.notes
+    # naming the shared field groups the folds again
+    rep = audit(rename[0], reference=rename[1], config=_paired_cfg(text_fields=["task", "output"], group_field="task"))
+    res = rep.get("fidelity.c2st_tfidf_auc")
+    assert res.details["cv"]["grouping"] == "field task" and res.value > 0.75
+
+
+def test_grouped_folds_keep_groups_together_and_stay_stratified():
+    from tether.audit.fidelity import grouped_folds
+
+    y = np.r_[np.ones(1000), np.zeros(1200)]
+    groups = np.arange(2200)
+    groups[1000:1600] = np.arange(600)  # 600 pairs across the classes
+    groups[1800:1900] = 1800  # one group of 100 negatives
+    folds = grouped_folds(y, groups, 5, seed=1)
+    for g in (0, 599, 1800):
+        assert len(set(folds[groups == g])) == 1
+    # each fold holds a fifth of each class: within one record, or one big group for class 0
+    pos, neg = np.bincount(folds[y == 1], minlength=5), np.bincount(folds[y == 0], minlength=5)
+    assert pos.max() - pos.min() <= 1 and neg.max() - neg.min() <= 100, (pos, neg)
