@@ -1,6 +1,10 @@
 """Diversity: distinct-n, compression ratio, self-repetition, Vendi score, cluster entropy,
 template/prefix rate against the reference, and the near-duplicate rate.
 
+This module holds the metrics (pure functions) and their metadata; ``diversity_run`` runs the
+family and compares with the reference on matched units against permutation nulls
+(``diversity_null``).
+
 Example:
     >>> distinct_n(["the cat sat", "the cat ran"], n=1)
     0.6666666666666666
@@ -17,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from tether.audit.base import MetricResult, bootstrap_ci, metric, nan_warn, offenders, wilson_ci
-from tether.audit.dataset import AuditData, Corpus
+from tether.audit.base import MetricResult, metric, nan_warn
+from tether.audit.dataset import AuditData
 from tether.text import normalize
 
 log = logging.getLogger(__name__)
@@ -42,8 +46,7 @@ PREFIX = metric(F, "prefix_rate", higher_is_better=False, bounds=(0.0, 1.0),
                 description="Share of records whose opening words are among the most common openings.")
 NEAR_DUP = metric(F, "near_duplicate_rate", higher_is_better=False, bounds=(0.0, 1.0),
                   description="Share of records that are a near duplicate (MinHash Jaccard >= threshold) "
-                              "of an earlier record.", warn="> 0.05")
-
+                              "of an earlier record.")
 
 # ------------------------------------------------------------------ pure functions
 
@@ -186,9 +189,18 @@ def openings(texts: Sequence[str], words: int = 3) -> list[str]:
     return [" ".join(_tokens(t)[:words]) for t in texts]
 
 
+def openings_of_tokens(tokens: Sequence[Sequence[str]], words: int = 3) -> list[str]:
+    """:func:`openings` from texts already split into normalised words (``Corpus.tokens``)."""
+    return [" ".join(t[:words]) for t in tokens]
+
+
 def prefix_rate(texts: Sequence[str], words: int = 3, top: int = 10) -> tuple[float, list[tuple[str, int]]]:
     """Share of records whose first ``words`` words are one of the ``top`` most common openings."""
-    opens = openings(texts, words)
+    return rate_of_openings(openings(texts, words), top)
+
+
+def rate_of_openings(opens: Sequence[str], top: int = 10) -> tuple[float, list[tuple[str, int]]]:
+    """:func:`prefix_rate` of the records' openings (as :func:`openings` gives them)."""
     if not opens:
         return nan_warn("prefix_rate"), []
     common = Counter(o for o in opens if o).most_common(top)
@@ -205,7 +217,12 @@ def _excess(so: Counter[str], ro: Counter[str], ns: int, nr: int, top: int) -> f
 def prefix_excess(texts: Sequence[str], reference: Sequence[str], words: int = 3, top: int = 10) -> float:
     """Sum, over the ``top`` most common synthetic openings, of how much more often each opens a
     synthetic record than a reference one: the share of records a template adds."""
-    so, ro = Counter(openings(texts, words)), Counter(openings(reference, words))
+    return excess_of_openings(openings(texts, words), openings(reference, words), top)
+
+
+def excess_of_openings(syn_opens: Sequence[str], ref_opens: Sequence[str], top: int = 10) -> float:
+    """:func:`prefix_excess` of the two sides' openings."""
+    so, ro = Counter(syn_opens), Counter(ref_opens)
     ns, nr = sum(so.values()), sum(ro.values())
     if not ns or not nr:
         return nan_warn("prefix_excess")
@@ -213,22 +230,40 @@ def prefix_excess(texts: Sequence[str], reference: Sequence[str], words: int = 3
 
 
 def prefix_excess_null(texts: Sequence[str], reference: Sequence[str], words: int = 3, top: int = 10,
-                       rounds: int = 50, seed: int = 0) -> np.ndarray:
+                       rounds: int = 100, seed: int = 0) -> np.ndarray:
     """``prefix_excess`` when the synthetic/reference labels are shuffled (``rounds`` times):
     what chance alone gives at these sizes. The sum of positive parts is biased upward on
     small corpora (every opening that happens to be more common on one side adds), so the
-    excess is judged against this null, not against zero."""
-    pool = openings(texts, words) + openings(reference, words)
-    ns = len(texts)
-    if not ns or len(pool) == ns:
+    excess is judged against this null, not against zero. Vectorised: per round the openings
+    are counted with one ``bincount`` and the top ones found with ``argpartition`` (ties among
+    equally common openings broken at random, as first-seen order in a shuffle is)."""
+    return excess_null_of_openings(openings(texts, words), openings(reference, words), top, rounds, seed)
+
+
+def excess_null_of_openings(syn_opens: Sequence[str], ref_opens: Sequence[str], top: int = 10, rounds: int = 100,
+                            seed: int = 0) -> np.ndarray:
+    """:func:`prefix_excess_null` of the two sides' openings."""
+    pool = list(syn_opens) + list(ref_opens)
+    ns = len(syn_opens)
+    nr = len(pool) - ns
+    if not ns or not nr or rounds <= 0:
         return np.full(0, np.nan)
+    vocab: dict[str, int] = {}
+    codes = np.fromiter((vocab.setdefault(o, len(vocab)) for o in pool), dtype=np.int64, count=len(pool))
+    v = len(vocab)
     rng = np.random.default_rng(seed)
-    out = np.empty(rounds)
-    for i in range(rounds):
-        perm = rng.permutation(len(pool))
-        a, b = Counter(pool[j] for j in perm[:ns]), Counter(pool[j] for j in perm[ns:])
-        out[i] = _excess(a, b, ns, len(pool) - ns, top)
-    return out
+    perm = np.argsort(rng.random((rounds, len(pool))), axis=1)
+    side_a = codes[perm[:, :ns]] + np.arange(rounds)[:, None] * v
+    a = np.bincount(side_a.ravel(), minlength=rounds * v).reshape(rounds, v).astype(float)
+    b = np.bincount(codes, minlength=v)[None, :] - a
+    key = a + rng.random(a.shape) * 0.5  # ties broken at random
+    if "" in vocab:
+        key[:, vocab[""]] = -1.0
+    t = min(top, v)
+    idx = np.argpartition(-key, t - 1, axis=1)[:, :t]
+    rows = np.arange(rounds)[:, None]
+    gain = np.maximum(0.0, a[rows, idx] / ns - b[rows, idx] / nr) * (key[rows, idx] >= 1)
+    return gain.sum(axis=1)
 
 
 def _verified_pairs(texts: Sequence[str], threshold: float, num_perm: int, shingle: int,
@@ -311,147 +346,28 @@ def near_matches(queries: Sequence[str], pool: Sequence[str], threshold: float =
 # ------------------------------------------------------------------ family runner
 
 
-def _ref_same_size(data: AuditData) -> Corpus | None:
-    ref = data.reference
-    if ref is None:
-        return None
-    n = len(data.synthetic)
-    if len(ref) > n:
-        rng = np.random.default_rng(data.config.seed + 7)
-        return ref.subset(np.sort(rng.choice(len(ref), n, replace=False)))
-    return ref
-
-
 def run(data: AuditData) -> list[MetricResult]:
-    cfg = data.config
-    syn = data.synthetic
-    ref = _ref_same_size(data)
-    n = len(syn)
-    out: list[MetricResult] = []
+    """The family's metrics; the rules against the reference are in ``diversity_run``."""
+    from tether.audit.diversity_run import run_family
 
-    grams = WordNgrams(syn.tokens, max(DISTINCT))
-    ref_grams = WordNgrams(ref.tokens, max(DISTINCT)) if ref is not None else None
-    for k, info in DISTINCT.items():
-        v = grams.distinct(k)
-        top_grams, share = grams.most_repeated(k, syn.ids)
-        # offenders: the records made most of the corpus's most repeated n-grams
-        res = MetricResult.of(info, v, n=n, details={"top_ngrams": top_grams},
-                              offenders=[o for o in offenders(syn.ids, share, syn.texts) if o["score"] > 0])
-        if ref_grams is not None:
-            rv = ref_grams.distinct(k)
-            res.details["reference"] = rv
-            res.warn_if(v < 0.8 * rv, f"below 80% of the reference ({rv:.3f})")
-        out.append(res)
-
-    cr = compression_ratio(syn.texts)
-    res = MetricResult.of(COMPRESSION, cr, n=n)
-    if ref is not None:
-        rcr = compression_ratio(ref.texts)
-        res.details["reference"] = rcr
-        res.warn_if(cr > 1.25 * rcr, f"25% more compressible than the reference ({rcr:.2f})")
-    out.append(res)
-
-    sr = grams.self_repetition(4)
-    res = MetricResult.of(SELF_REP, float(sr.mean()) if n else float("nan"), n=n,
-                          ci=bootstrap_ci(sr, n_boot=cfg.bootstrap, seed=cfg.seed),
-                          details={"top_ngrams": grams.most_repeated(4, syn.ids)[0]},
-                          offenders=offenders(syn.ids, sr, syn.texts))
-    if ref_grams is not None:
-        rsr = float(ref_grams.self_repetition(4).mean())
-        res.details["reference"] = rsr
-        res.warn_if(res.value > rsr + 0.1, f"more than 0.1 above the reference ({rsr:.3f})")
-    out.append(res)
-
-    emb = data.emb(syn)
-    v = vendi_score(emb)
-    res = MetricResult.of(VENDI, v, n=n)
-    if ref is not None:
-        rv = vendi_score(data.emb(ref))
-        res.details["reference"] = rv
-        res.details["ratio"] = v / rv if rv else float("nan")
-        res.warn_if(v < 0.8 * rv, f"below 80% of the reference ({rv:.1f})")
-    out.append(res)
-
-    # clusters are fitted on the reference (when given), so duplicates in the synthetic data
-    # cannot pull the centroids towards themselves
-    # float64: scikit-learn's k-means upcasts float32 distances chunk by chunk (about 0.7 s of
-    # 2 s on 10k records)
-    base = (emb if ref is None else data.emb(ref)).astype(np.float64)
-    emb64 = emb.astype(np.float64)
-    k = int(max(2, min(50, len(base) // 20)))
-    if n >= 2 and len(base) >= 2 * k:
-        km = fit_kmeans(base, k, cfg.seed)
-        labels = km.predict(emb64)
-        h = normalised_entropy(labels, k)
-        share = np.bincount(labels, minlength=k) / n
-        # the clusters holding more synthetic records than expected (the reference's share, or
-        # 1/k without one); offenders are the most typical members of the most crowded one
-        expected = np.bincount(km.labels_, minlength=k) / len(km.labels_) if ref is not None else np.full(k, 1 / k)
-        excess = share - expected
-        crowded = [int(c) for c in np.argsort(-excess, kind="stable")[:5] if excess[c] > 0]
-        members: list[int] = []
-        if crowded:
-            idx = np.where(labels == crowded[0])[0]
-            members = idx[np.argsort(km.transform(emb64[idx])[:, crowded[0]], kind="stable")][:10].tolist()
-        res = MetricResult.of(
-            CLUSTER_H, h, n=n,
-            details={"k": k, "fitted_on": "reference" if ref else "synthetic",
-                     "largest_clusters": [{"cluster": c, "share": float(share[c]), "expected_share": float(expected[c]),
-                                           "size": int(share[c] * n + 0.5)} for c in crowded]},
-            offenders=[{"id": syn.ids[i], "score": float(excess[crowded[0]]), "cluster": crowded[0],
-                        "text": syn.texts[i][:300]} for i in members])
-        if ref is not None:
-            rh = normalised_entropy(km.labels_, k)
-            res.details["reference"] = rh
-            res.warn_if(h < rh - 0.1, f"more than 0.1 below the reference ({rh:.3f})")
-        out.append(res)
-
-    pr, common = prefix_rate(syn.texts, cfg.prefix_words, cfg.prefix_top)
-    opens = openings(syn.texts, cfg.prefix_words)
-    top = {o for o, _ in common[:3]}
-    bad = [i for i, o in enumerate(opens) if o in top]
-    res = MetricResult.of(
-        PREFIX, pr, n=n, ci=wilson_ci(round(pr * n), n) if n else None,
-        details={"top_openings": [{"opening": o, "count": c} for o, c in common]},
-        offenders=[{"id": syn.ids[i], "score": 1.0, "text": syn.texts[i][:300]} for i in bad[:10]],
-    )
-    if ref is not None:
-        rpr, rcommon = prefix_rate(ref.texts, cfg.prefix_words, cfg.prefix_top)
-        res.details["reference"] = rpr
-        res.details["reference_top_openings"] = [{"opening": o, "count": c} for o, c in rcommon]
-        ex = prefix_excess(syn.texts, ref.texts, cfg.prefix_words, cfg.prefix_top)
-        null = prefix_excess_null(syn.texts, ref.texts, cfg.prefix_words, cfg.prefix_top, seed=cfg.seed)
-        q50, q95 = (float(np.quantile(null, 0.5)), float(np.quantile(null, 0.95))) if null.size else (0.0, 0.0)
-        res.details["excess_over_reference"] = ex
-        res.details["excess_by_chance"] = {"median": q50, "p95": q95}
-        res.warn_if(ex > q95 and ex - q50 > 0.1,
-                    f"common openings take {ex:.1%} more records than in the reference "
-                    f"(chance alone gives {q50:.1%}, 95th percentile {q95:.1%})")
-    else:
-        res.warn_if(pr > 0.3, "over 30% of records share a few openings")
-    out.append(res)
-
-    dups = near_duplicates(syn.texts, cfg.near_dup_threshold)
-    flagged = [i for i, j in enumerate(dups) if j >= 0]
-    res = MetricResult.of(
-        NEAR_DUP, len(flagged) / n if n else float("nan"), n=n, ci=wilson_ci(len(flagged), n),
-        details={"count": len(flagged), "threshold": cfg.near_dup_threshold},
-        offenders=[{"id": syn.ids[i], "score": 1.0, "duplicate_of": syn.ids[dups[i]], "text": syn.texts[i][:300]}
-                   for i in flagged[:10]],
-    )
-    out.append(res)
-    return out
+    return run_family(data)
 
 
 __all__ = [
+    "WordNgrams",
     "compression_ratio",
     "distinct_n",
+    "excess_null_of_openings",
+    "excess_of_openings",
     "near_duplicates",
     "near_matches",
     "normalised_entropy",
+    "openings",
+    "openings_of_tokens",
     "prefix_excess",
     "prefix_excess_null",
     "prefix_rate",
+    "rate_of_openings",
     "repeated_ngrams",
     "run",
     "self_repetition_scores",
