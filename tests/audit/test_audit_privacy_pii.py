@@ -101,3 +101,14 @@ def test_excess_p_is_fishers_one_sided_test():
 
     assert excess_p(8, 161, 0, 322) == pytest.approx(fisher_exact([[8, 153], [0, 322]], alternative="greater")[1])
     assert excess_p(0, 10, 5, 10) == 1.0
+
+
+def test_presidio_reads_only_windows_around_hints():
+    from tether.audit.privacy_pii import _windows
+
+    long = "word " * 2000
+    assert _windows(long + "the year 2024 and 3.5 percent") == []  # no number long enough, no @, no URL
+    text = long + "call 415-867-5309 now " + long
+    (a, b, kinds), = _windows(text)
+    assert b - a < 200 and "PHONE_NUMBER" in kinds and text[a:b].count("415-867-5309") == 1
+    assert pii_entities(text) == (("PHONE_NUMBER", "4158675309"),)

@@ -1,12 +1,14 @@
 """PII in the synthetic data: which records hold PII (by entity type) against the real data's
 own rate, and which hold a PII value that only the private data has.
 
-Detection uses presidio-analyzer's pattern recognizers (no spaCy model, nothing downloaded).
-A value is one whole detected entity: overlapping detections are resolved to the most
-certain, longest one (the domain inside an e-mail address is not a URL of its own), a URL
-must carry a scheme or ``www.`` (``df.info`` or ``setup.py`` in code are not URLs), and each
-text is analysed once per process, only for the entity types a cheap pattern says it may
-hold.
+Detection uses presidio-analyzer's pattern recognizers (no spaCy model, nothing downloaded)
+for e-mail addresses, phone, card, SSN, IBAN and IP values; URLs are those with a scheme or
+``www.`` (``df.info`` or ``setup.py`` in code are not URLs). A value is one whole detected
+entity: overlapping detections are resolved to the most certain, longest one (the domain
+inside an e-mail address is not a URL of its own), and documentation placeholders
+(``example.com``, ``555`` numbers, test card numbers, private IPs) are not PII. Each text is
+analysed once per process, and presidio reads only the windows around cheap hints (an
+``@``, a long enough number).
 
 Example:
     >>> sorted(pii_values("Write to jane.doe@example.com or see https://www.python.org/."))
@@ -43,16 +45,45 @@ ALPHA = 0.005
 #: Smallest departure a PII test flags: this many records, and this share of the records.
 MIN_RECORDS, MIN_EXCESS = 3, 0.01
 
-# a cheap look at the text: which entity types it may hold at all
-_HINTS = {
-    "EMAIL_ADDRESS": re.compile(r"\w@\w"),
-    "URL": re.compile(r"https?://|www\.", re.I),
-    "IP_ADDRESS": re.compile(r"\d\.\d{1,3}\.\d|::"),
-    "IBAN_CODE": re.compile(r"[A-Z]{2}\d{2}[ \dA-Z]{10,}"),
-}
-_NUMBER = re.compile(r"\d[\d\-. ()/]{5,}\d")  # phone numbers, card numbers and SSNs all hold one
-_NUMBER_KINDS = ("PHONE_NUMBER", "CREDIT_CARD", "US_SSN")
-_ANY = re.compile(r"\d|@|://|www\.", re.I)
+# a cheap look at the text: where it may hold an entity, and of which types (presidio's
+# recognizers cost about a millisecond a text, so they read only windows around these hints)
+_EMAIL_HINT = re.compile(r"\w@\w")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`()\[\]{}|\\^]+", re.I)  # a URL needs a scheme or www.
+_NUMBER = re.compile(r"\d[\d\-. ()/]{5,}\d")  # phone, card, SSN, IBAN and IPv4 values all hold one
+_IP_HINT = re.compile(r"\d\.\d{1,3}\.\d")
+_IBAN_HINT = re.compile(r"[A-Z]{2}\d{2}")
+_MARGIN = 80  # characters kept on each side of a hint (context words, an e-mail's local part)
+
+
+def _windows(text: str) -> list[tuple[int, int, list[str]]]:
+    """``(start, end, entity types)`` of the stretches of ``text`` that may hold PII: each
+    hint widened by :data:`_MARGIN` and out to whitespace, overlapping stretches merged."""
+    spans: list[tuple[int, int, tuple[str, ...]]] = []
+    if "@" in text:
+        spans += [(m.start(), m.end(), ("EMAIL_ADDRESS",)) for m in _EMAIL_HINT.finditer(text)]
+    for m in _NUMBER.finditer(text):
+        types = ["PHONE_NUMBER", "CREDIT_CARD", "US_SSN"]
+        if _IP_HINT.search(text, max(0, m.start() - 4), m.end()):
+            types.append("IP_ADDRESS")
+        if _IBAN_HINT.search(text, max(0, m.start() - 40), m.end()):
+            types.append("IBAN_CODE")
+        spans.append((m.start(), m.end(), tuple(types)))
+    out: list[tuple[int, int, list[str]]] = []
+    for a, b, kinds in sorted(spans):
+        a = max(0, a - _MARGIN)
+        ws = text.rfind(" ", 0, a)
+        a = 0 if ws < 0 else ws
+        b = min(len(text), b + _MARGIN)
+        ws = min((i for i in (text.find(" ", b), text.find("\n", b)) if i >= 0), default=len(text))
+        b = ws if ws - b < 2000 else b
+        if out and a <= out[-1][1]:
+            pa, pb, pk = out[-1]
+            out[-1] = (pa, max(pb, b), pk + [k for k in kinds if k not in pk])
+        else:
+            out.append((a, b, list(kinds)))
+    return out
+
+
 _DIGITS_ONLY = ("PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE")
 _URL_START = re.compile(r"^(?:https?://|www\.)", re.I)
 _EMAIL_OK = re.compile(r"^[^@\s/]+@[^@\s/]+\.[a-z]{2,}$", re.I)
@@ -134,22 +165,27 @@ def pii_entities(text: str, threshold: float = 0.4) -> tuple[tuple[str, str], ..
 
     Overlapping detections keep the most certain, then the longest one; digits-only types
     are compared by their digits, URLs without their trailing ``/``."""
-    if not _ANY.search(text):
-        return ()
-    kinds = [e for e, rx in _HINTS.items() if rx.search(text)]
-    if _NUMBER.search(text):
-        kinds += _NUMBER_KINDS
-    if not kinds:
-        return ()
-    found = pii_analyzer().analyze(text=text, language="en", entities=kinds, score_threshold=threshold)
-    valid = [(r, v) for r in found if (v := _clean(r.entity_type, text[r.start : r.end])) is not None]
-    valid.sort(key=lambda rv: (-rv[0].score, -(rv[0].end - rv[0].start), rv[0].start))
+    valid = []
+    if "://" in text or "www." in text or "WWW." in text:
+        for m in _URL.finditer(text):
+            v = _clean("URL", m.group())
+            if v is not None and "." in v.split("//", 1)[-1].split("/", 1)[0]:
+                valid.append((0.6, m.end() - m.start(), m.start(), m.end(), "URL", v))
+    analyzer = None
+    for a, b, kinds in _windows(text):
+        analyzer = analyzer or pii_analyzer()
+        part = text[a:b]
+        for r in analyzer.analyze(text=part, language="en", entities=kinds, score_threshold=threshold):
+            v = _clean(r.entity_type, part[r.start : r.end])
+            if v is not None:
+                valid.append((r.score, r.end - r.start, a + r.start, a + r.end, r.entity_type, v))
+    valid.sort(key=lambda x: (-x[0], -x[1], x[2]))
     taken: list[tuple[int, int]] = []
     out = set()
-    for r, v in valid:
-        if not any(r.start < e and s < r.end for s, e in taken):
-            taken.append((r.start, r.end))
-            out.add((r.entity_type, v))
+    for _, _, start, end, entity, v in valid:
+        if not any(start < e and s < end for s, e in taken):
+            taken.append((start, end))
+            out.add((entity, v))
     return tuple(sorted(out))
 
 
