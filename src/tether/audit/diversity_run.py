@@ -295,14 +295,21 @@ def _near_dup(data: AuditData, ref: Corpus | None) -> MetricResult:
                    for i in flagged[:10]],
     )
     if ref is not None and len(ref):
+        # the rate grows with the number of records (more pairs): compare at the same size
+        m = len(ref)
         kr = sum(j >= 0 for j in near_duplicates(ref.texts, cfg.near_dup_threshold))
-        rr = kr / len(ref)
-        p = _null.two_proportion_p(k, n, kr, len(ref))
+        ks = k
+        if m < n:
+            sub = np.sort(np.random.default_rng(cfg.seed + 18).choice(n, m, replace=False))
+            ks = sum(j >= 0 for j in near_duplicates([syn.texts[i] for i in sub], cfg.near_dup_threshold))
+        rr, rs = kr / m, ks / min(n, m)
+        p = _null.two_proportion_p(ks, min(n, m), kr, m)
         res.details["reference"] = rr
         res.details["reference_count"] = kr
+        res.details["at_reference_size"] = {"records": min(n, m), "count": ks, "rate": rs}
         res.details["p_value"] = p
-        res.warn_if(p < NEAR_DUP_P and res.value >= rr + NEAR_DUP_EXCESS and k >= NEAR_DUP_MIN_COUNT,
-                    f"{res.value:.1%} near duplicates against the reference's {rr:.1%} at the same size "
+        res.warn_if(p < NEAR_DUP_P and rs >= rr + NEAR_DUP_EXCESS and ks >= NEAR_DUP_MIN_COUNT,
+                    f"{rs:.1%} near duplicates against the reference's {rr:.1%} at {m} records a side "
                     f"(Fisher p = {p:.2g})")
     else:
         res.warn_if(res.value > NEAR_DUP_LIMIT, f"over {NEAR_DUP_LIMIT:.0%} of records near-duplicate another")
