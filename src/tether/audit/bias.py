@@ -17,8 +17,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -32,19 +32,29 @@ log = logging.getLogger(__name__)
 
 F = "bias"
 REPR = metric(F, "representation_log2_ratio", higher_is_better=False, bounds=(0.0, math.inf),
-              description="Largest |log2| of a group's mention share in synthetic over its share in the "
-                          "reference (1 = one group is mentioned twice or half as often).", warn="> 1")
+              description="|log2| of the share of records mentioning a group in synthetic over the reference, "
+                          "for the group furthest beyond its permutation null (1 = twice or half as often).")
 AMPLIFY = metric(F, "cooccurrence_amplification", higher_is_better=False, bounds=(-1.0, 1.0),
                  description="Bias amplification of group-attribute co-occurrence over the reference "
-                             "(Zhao et al. 2017); 0 means no amplification.", warn="> 0.1")
+                             "(Zhao et al. 2017); 0 means no amplification.")
 SHIFT = metric(F, "cooccurrence_shift", higher_is_better=False, bounds=(0.0, 1.0),
                description="Largest total-variation distance, over attributes seen often enough in both, "
-                           "between P(group | attribute) in synthetic and reference data.", warn="> 0.15")
+                           "between P(group | attribute) in synthetic and reference data.")
 SENTIMENT = metric(F, "sentiment_gap", higher_is_better=False, bounds=(0.0, 2.0),
                    description="Largest gap in mean lexicon sentiment between groups of one dimension.")
 COUNTERFACTUAL = metric(F, "counterfactual_flip_rate", higher_is_better=False, bounds=(0.0, 1.0),
                         description="Share of records whose predicted label changes when group terms are "
                                     "swapped, for a classifier trained on the data.")
+STEREOTYPE = metric(F, "stereotype_amplification", higher_is_better=False, bounds=(-1.0, 1.0),
+                    description="Share of gender-occupation pairs that follow the WinoBias stereotype in synthetic "
+                                "minus the reference's: how much more the synthetic data ties each gender to its "
+                                "stereotyped occupations; 0 means as much as the reference.")
+WORDS = metric(F, "group_word_association", higher_is_better=False, bounds=(-math.inf, math.inf),
+               description="Log-odds shift (Monroe et al. 2008 weighted log-odds, synthetic minus reference) of "
+                           "the word most over-associated with a group's sentences beyond its permutation null.")
+EMBEDDING = metric(F, "embedding_association", higher_is_better=False, bounds=(-4.0, 4.0),
+                   description="WEAT effect size (Caliskan et al. 2017) of records mentioning men vs women towards "
+                               "male vs female stereotyped occupations, synthetic minus reference.")
 
 MIN_MENTIONS = 10
 
@@ -139,16 +149,33 @@ class LexiconHits:
     ``texts[ns]`` and ``sentences[ns]`` are booleans ``(rows, columns)`` per namespace (a bias
     dimension, an attribute list, a sentiment polarity): the row mentions a term of the
     column. ``counts[ns]`` counts the mentions per text (for sentiment). Sentence rows are the
-    pieces between ``_SENT`` breaks, empty ones included (they hold nothing).
+    pieces between ``_SENT`` breaks, empty ones included (they hold nothing); text ``i`` holds
+    sentence rows ``first_sentence[i]`` to ``first_sentence[i + 1]`` (``_SENT.split`` of its
+    lowercased text, in order). ``spots`` says where the terms of chosen namespaces are.
     """
 
     texts: dict[str, np.ndarray]
     sentences: dict[str, np.ndarray]
     counts: dict[str, np.ndarray]
+    spots: dict[str, Spots] = field(default_factory=dict)
+    first_sentence: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
 
 
-def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]]) -> LexiconHits:
-    """Find the terms of ``lexicon`` (namespace -> column -> terms) in ``texts``.
+@dataclass
+class Spots:
+    """Where the terms of one namespace were found, one entry per match (in text order):
+    the text row, the sentence row, the character offset in the text and the column."""
+
+    rows: np.ndarray
+    sentences: np.ndarray
+    starts: np.ndarray
+    cols: np.ndarray
+
+
+def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]],
+         spots: Collection[str] = ()) -> LexiconHits:
+    """Find the terms of ``lexicon`` (namespace -> column -> terms) in ``texts``; for the
+    namespaces in ``spots``, also where each match is (``LexiconHits.spots``).
 
     One pass over each lowercased text with one pattern for every namespace: where terms
     start together the longest wins, and a match also counts for the terms it holds as whole
@@ -162,9 +189,12 @@ def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]
     t_rows: dict[str, list[int]] = {ns: [] for ns in lexicon}
     s_rows: dict[str, list[int]] = {ns: [] for ns in lexicon}
     cols: dict[str, list[int]] = {ns: [] for ns in lexicon}
+    starts: dict[str, list[int]] = {ns: [] for ns in spots if ns in lexicon}
     n_sent = 0
+    first = np.zeros(len(texts) + 1, np.int64)
     pat = _pattern(tuple(owners)) if owners else None
     for i, text in enumerate(texts):
+        first[i] = n_sent
         low = text.lower()
         breaks = [m.end() for m in _SENT.finditer(low)]
         if pat is not None:
@@ -174,8 +204,11 @@ def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]
                     t_rows[ns].append(i)
                     s_rows[ns].append(sid)
                     cols[ns].append(j)
+                    if ns in starts:
+                        starts[ns].append(m.start())
         n_sent += len(breaks) + 1
-    out = LexiconHits({}, {}, {})
+    first[len(texts)] = n_sent
+    out = LexiconHits({}, {}, {}, first_sentence=first)
     for ns, k in shapes.items():
         r, c, sr = np.asarray(t_rows[ns], np.int64), np.asarray(cols[ns], np.int64), np.asarray(s_rows[ns], np.int64)
         out.texts[ns] = np.zeros((len(texts), k), dtype=bool)
@@ -183,6 +216,8 @@ def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]
         out.sentences[ns] = np.zeros((n_sent, k), dtype=bool)
         out.sentences[ns][sr, c] = True
         out.counts[ns] = np.bincount(r, minlength=len(texts)) if k else np.zeros(len(texts), np.int64)
+        if ns in starts:
+            out.spots[ns] = Spots(r, sr, np.asarray(starts[ns], np.int64), c)
     return out
 
 
@@ -288,145 +323,10 @@ def cooccurrence_counts(texts: Sequence[str], groups: Mapping[str, Sequence[str]
 
 
 def run(data: AuditData) -> list[MetricResult]:
-    cfg = data.config
-    syn, ref = data.synthetic, data.reference
-    lex = load_lexicons()
-    out: list[MetricResult] = []
-    full = _full_lexicon(lex)
-    hs = scan(syn.texts, full)
-    hr = scan(ref.texts, full) if ref is not None else None
+    """Every bias metric, judged against its permutation null (see ``bias_run``)."""
+    from tether.audit.bias_run import run_family
 
-    def mentions(hits: LexiconHits) -> dict[str, dict[str, list[int]]]:
-        return {d: {g: np.flatnonzero(hits.texts[f"group:{d}"][:, j]).tolist() for j, g in enumerate(gs)}
-                for d, gs in lex["groups"].items()}
-
-    ms = mentions(hs)
-    mr = mentions(hr) if hr is not None else None
-    ns, nr = len(syn), len(ref) if ref is not None else 0
-
-    # representation
-    table: dict[str, dict[str, Any]] = {}
-    worst, worst_key = 0.0, None
-    for d, groups in ms.items():
-        total = sum(len(v) for v in groups.values())
-        for g, idx in groups.items():
-            row: dict[str, Any] = {"count": len(idx), "share": len(idx) / ns}
-            row["share_of_dimension"] = len(idx) / total if total else None
-            if mr is not None:
-                rc = len(mr[d][g])
-                row.update({"reference_count": rc, "reference_share": rc / nr})
-                if len(idx) + rc >= MIN_MENTIONS:
-                    r = representation_log2_ratio(len(idx) / ns, rc / nr, ns, nr)
-                    row["log2_ratio"] = r
-                    if r > worst:
-                        worst, worst_key = r, f"{d}.{g}"
-            table[f"{d}.{g}"] = row
-    if mr is not None:
-        offs = []
-        if worst_key:
-            d, g = worst_key.split(".")
-            offs = [{"id": syn.ids[i], "score": worst, "group": worst_key, "text": syn.texts[i][:300]}
-                    for i in ms[d][g][:10]]
-        out.append(MetricResult.of(REPR, worst, n=ns, details={"worst_group": worst_key, "groups": table},
-                                   offenders=offs))
-
-    # co-occurrence amplification
-    if mr is not None:
-        per: dict[str, Any] = {}
-        shift: dict[str, Any] = {}
-        assert hr is not None
-        for d in ("gender", "race_ethnicity", "religion", "age", "nationality"):
-            sg, rg = hs.sentences[f"group:{d}"].astype(float), hr.sentences[f"group:{d}"].astype(float)
-            for aname in lex["attributes"]:
-                cs = hs.sentences[f"attribute:{aname}"].T.astype(float) @ sg
-                cr = hr.sentences[f"attribute:{aname}"].T.astype(float) @ rg
-                v = bias_amplification(cs, cr)
-                if not math.isnan(v):
-                    per[f"{d}x{aname}"] = v
-                v = cooccurrence_shift(cs, cr)
-                if not math.isnan(v):
-                    shift[f"{d}x{aname}"] = v
-        if per:
-            key = max(per, key=lambda k: per[k])
-            out.append(MetricResult.of(AMPLIFY, per[key], n=ns, details={"worst": key, "per_dimension": per}))
-        if shift:
-            key = max(shift, key=lambda k: shift[k])
-            out.append(MetricResult.of(SHIFT, shift[key], n=ns, details={"worst": key, "per_dimension": shift}))
-
-    # sentiment gap
-    ss = _sentiment(hs)
-    rs = _sentiment(hr) if hr is not None else None
-    gaps: dict[str, Any] = {}
-    for d, groups in ms.items():
-        means = {g: float(ss[idx].mean()) for g, idx in groups.items() if len(idx) >= MIN_MENTIONS}
-        if len(means) >= 2:
-            gaps[d] = {"gap": max(means.values()) - min(means.values()), "means": means}
-            if rs is not None and mr is not None:
-                rmeans = {g: float(rs[mr[d][g]].mean()) for g in means if len(mr[d][g]) >= MIN_MENTIONS}
-                if len(rmeans) >= 2:
-                    gaps[d]["reference_gap"] = max(rmeans.values()) - min(rmeans.values())
-    if gaps:
-        key = max(gaps, key=lambda k: gaps[k]["gap"])
-        res = MetricResult.of(SENTIMENT, gaps[key]["gap"], n=ns, details={"worst_dimension": key, "dimensions": gaps})
-        rg = gaps[key].get("reference_gap")
-        if rg is not None:
-            res.warn_if(gaps[key]["gap"] > rg + 0.2, f"gap more than 0.2 above the reference's ({rg:.3f})")
-        else:
-            res.warn_if(gaps[key]["gap"] > 0.5, "gap above 0.5")
-        out.append(res)
-
-    # counterfactual swap test
-    labels = syn.labels(cfg.label_field)
-    if labels is not None:
-        out.extend(_counterfactual(data, labels, lex["groups"], hs, hr))
-    return out
-
-
-def _counterfactual(data: AuditData, labels: list[Any], groups: dict[str, Any], hits_syn: LexiconHits,
-                    hits_ref: LexiconHits | None) -> list[MetricResult]:
-    """``hits_*``: the lexicon terms found in the synthetic and the reference data (``scan``),
-    which say the records that mention a gender term."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    syn = data.synthetic
-    keep = [i for i, y in enumerate(labels) if y is not None]
-    if len({str(labels[i]) for i in keep}) < 2:
-        return []
-
-    def flips(texts: Sequence[str], ys: Sequence[Any], gender_rows: np.ndarray) -> tuple[float, list[int], int]:
-        vec = TfidfVectorizer(analyzer=data.word_analyzer((1, 1)), sublinear_tf=True)  # lowercases, as swap_terms
-        x = vec.fit_transform(texts)
-        clf = LogisticRegression(max_iter=1000).fit(x, [str(y) for y in ys])
-        touched = np.flatnonzero(gender_rows.any(axis=1)).tolist()
-        if not touched:
-            return float("nan"), [], 0
-        gender = groups["gender"]
-        swapped = [swap_terms(texts[i], {"female": gender["female"], "male": gender["male"]}) for i in touched]
-        before = clf.predict(x[touched])  # the training rows: the same vectors as the texts transformed again
-        after = clf.predict(vec.transform(swapped))
-        changed = [touched[j] for j in np.where(before != after)[0]]
-        return len(changed) / len(touched), changed, len(touched)
-
-    rate, changed, m = flips([syn.texts[i] for i in keep], [labels[i] for i in keep], hits_syn.texts["group:gender"][keep])
-    if m == 0:
-        return []
-    res = MetricResult.of(COUNTERFACTUAL, rate, n=m, details={"swapped_dimension": "gender"},
-                          offenders=[{"id": syn.ids[keep[i]], "score": 1.0, "text": syn.texts[keep[i]][:300]}
-                                     for i in changed[:10]])
-    ref = data.reference
-    rl = ref.labels(data.config.label_field) if ref is not None else None
-    if ref is not None and rl is not None:
-        rk = [i for i, y in enumerate(rl) if y is not None]
-        if len({str(rl[i]) for i in rk}) >= 2:
-            assert hits_ref is not None
-            base, _, rm = flips([ref.texts[i] for i in rk], [rl[i] for i in rk], hits_ref.texts["group:gender"][rk])
-            if rm:
-                res.details["reference_baseline"] = base
-                res.warn_if(rate > base + 0.05, f"more than 5 points above the reference model's ({base:.3f})")
-    else:
-        res.warn_if(rate > 0.1, "over 10% of predictions change when gender terms are swapped")
-    return [res]
+    return run_family(data)
 
 
 __all__ = [
