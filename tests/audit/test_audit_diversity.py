@@ -265,3 +265,24 @@ def test_matched_comparison_helpers():
     null = entropy_gap_null(rng.integers(0, 5, 400), 200, 5, 200, seed=1)
     assert abs(float(np.median(null))) < 0.01
     assert significant(1 / 101, 100) and not significant(2 / 101, 100) and significant(1 / 21, 20)
+
+
+def test_one_record_of_repeated_runs_does_not_make_the_corpus_compressible(cfg):
+    """A real answer can hold a long run of one pattern (a table rule, a repeated line): its
+    chunks compress a hundredfold. The sides are compared by their bytes over their gzip
+    bytes, so that record moves the ratio by its share of the bytes, where it dominated the
+    mean of chunk ratios."""
+    from tether.audit.dataset import record_text
+    from tether.audit.diversity_null import chunk_sizes
+
+    data = _rows("alpaca_eval/gpt4o.jsonl")
+    perm = np.random.default_rng(2).permutation(len(data))
+    syn, ref = [data[i] for i in perm[:80]], [data[i] for i in perm[80:]]
+    syn[0] = dict(syn[0], output="| --- " * 2000)  # 12 kB of 160 kB
+    cfg.families = ["diversity"]
+    cr = audit(syn, reference=ref, config=cfg).get("diversity.compression_ratio")
+    assert cr.status == "ok", cr.notes
+    assert cr.details["chunks"]["ratio"] < 1.1
+    rng = np.random.default_rng(0)
+    a, b = (chunk_sizes([record_text(r) for r in side], rng) for side in (syn, ref))
+    assert np.mean(a[0] / a[1]) > 1.15 * np.mean(b[0] / b[1])  # a mean of chunk ratios passes 1.1

@@ -10,7 +10,8 @@ the pooled units (the two sides exchangeable, i.e. nothing wrong):
 - n-gram measures (distinct-n, self-repetition): records drawn at random until each side
   holds the same number of tokens (at most :data:`MATCH_TOKENS`), the null splitting the
   pooled records into two halves of equal tokens;
-- compression: gzip ratios of fixed-size chunks (8 KiB) of each side's text, compared by a
+- compression: each side's text cut into fixed-size chunks (8 KiB) and gzipped chunk by
+  chunk, the sides' ratios (raw over gzip bytes of all their chunks) compared against a
   permutation of the chunks;
 - Vendi score and cluster entropy: the same number of records a side, each side's
   embeddings centred on its own mean and renormalised (joining records shrinks them towards
@@ -189,11 +190,10 @@ def compare_ngrams(syn_tokens: Sequence[Sequence[str]], ref_tokens: Sequence[Seq
                            self_repetition=rep, self_repetition_null=rep_null, rounds=rounds)
 
 
-def chunk_ratios(texts: Sequence[str], rng: np.random.Generator, chunk: int = CHUNK_BYTES,
-                 max_bytes: int = CHUNK_MAX_BYTES) -> np.ndarray:
-    """Gzip ratios (raw over compressed size) of consecutive ``chunk``-byte pieces of the
-    texts joined in a random order (records drawn up to ``max_bytes``; a last piece under half
-    a chunk is dropped)."""
+def chunk_sizes(texts: Sequence[str], rng: np.random.Generator, chunk: int = CHUNK_BYTES,
+                max_bytes: int = CHUNK_MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
+    """Raw and gzip sizes of consecutive ``chunk``-byte pieces of the texts joined in a random
+    order (records drawn up to ``max_bytes``; a last piece under half a chunk is dropped)."""
     order = rng.permutation(len(texts))
     parts, size = [], 0
     for i in order:
@@ -203,25 +203,43 @@ def chunk_ratios(texts: Sequence[str], rng: np.random.Generator, chunk: int = CH
         if size >= max_bytes:
             break
     raw = b"\n".join(parts)
-    out = []
+    sizes, packed = [], []
     for start in range(0, len(raw), chunk):
         piece = raw[start : start + chunk]
         if len(piece) < chunk // 2 and start:
             break
         if piece:
-            out.append(len(piece) / len(gzip.compress(piece, compresslevel=9)))
-    return np.array(out, dtype=float)
+            sizes.append(len(piece))
+            packed.append(len(gzip.compress(piece, compresslevel=9)))
+    return np.array(sizes, dtype=float), np.array(packed, dtype=float)
 
 
-def mean_ratio_null(a: np.ndarray, b: np.ndarray, rounds: int, seed: int) -> np.ndarray:
-    """mean(a) / mean(b) with the pooled values' labels permuted ``rounds`` times (vectorised)."""
-    pool = np.concatenate([a, b])
-    if rounds <= 0 or not len(a) or not len(b):
+def chunk_ratios(texts: Sequence[str], rng: np.random.Generator, chunk: int = CHUNK_BYTES,
+                 max_bytes: int = CHUNK_MAX_BYTES) -> np.ndarray:
+    """Gzip ratios (raw over compressed size) of the chunks of :func:`chunk_sizes`."""
+    raw, packed = chunk_sizes(texts, rng, chunk, max_bytes)
+    return raw / packed
+
+
+def pooled_ratio(raw: np.ndarray, packed: np.ndarray) -> float:
+    """The compression ratio of a set of chunks: their raw bytes over their gzip bytes (one
+    chunk of long repeated runs cannot dominate it, as it would a mean of chunk ratios)."""
+    return float(raw.sum() / packed.sum()) if len(raw) and packed.sum() > 0 else float("nan")
+
+
+def pooled_ratio_null(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], rounds: int,
+                      seed: int) -> np.ndarray:
+    """``pooled_ratio(a) / pooled_ratio(b)`` with the pooled chunks' sides permuted ``rounds``
+    times (vectorised)."""
+    na = len(a[0])
+    if rounds <= 0 or not na or not len(b[0]):
         return np.zeros(0)
+    raw, packed = np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])
     rng = np.random.default_rng(seed)
-    perm = np.argsort(rng.random((rounds, len(pool))), axis=1)
-    vals = pool[perm]
-    return vals[:, : len(a)].mean(axis=1) / vals[:, len(a) :].mean(axis=1)
+    side = np.zeros((rounds, len(raw)))
+    np.put_along_axis(side, np.argsort(rng.random((rounds, len(raw))), axis=1)[:, :na], 1.0, axis=1)
+    ra, pa = side @ raw, side @ packed
+    return (ra / pa) / ((raw.sum() - ra) / (packed.sum() - pa))
 
 
 def centred(emb: np.ndarray) -> np.ndarray:
@@ -312,11 +330,13 @@ __all__ = [
     "budget_sample",
     "centred",
     "chunk_ratios",
+    "chunk_sizes",
     "compare_ngrams",
     "entropy_gap_null",
-    "mean_ratio_null",
     "permutation_p_above",
     "permutation_p_below",
+    "pooled_ratio",
+    "pooled_ratio_null",
     "significant",
     "two_proportion_p",
     "vendi_from_gram",
