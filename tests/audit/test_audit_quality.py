@@ -110,3 +110,14 @@ def test_length_spread_of_small_heavy_tailed_samples_is_judged_against_chance(re
     assert min(ratios) < 0.5  # chance alone halves the spread in some of these samples
     flat = _with_response(a, ["The man found the old garden lovely."] * len(a))
     assert audit(flat, reference=b, config=cfg).get("quality.length_mean").status == "warn"
+
+
+def test_fixed_thresholds_without_a_reference(real_halves, cfg):
+    a, _ = real_halves
+    syn = [dict(r, response="I'm sorry, but I can't assist with that.") if i % 25 == 0 else r
+           for i, r in enumerate(a)]  # 4% refusals
+    cfg.families = ["quality"]
+    rep = audit(syn, config=cfg)
+    ref = rep.get("quality.refusal_rate")
+    assert ref.value == pytest.approx(0.04) and ref.status == "warn" and "no reference" in ref.notes[0]
+    assert rep.get("quality.empty_rate").status == "ok"
