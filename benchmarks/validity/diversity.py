@@ -126,7 +126,7 @@ DEFECTS = [
      "sizes": [0.05, 0.1, 0.2, 0.3, 0.5], "target": 0.2, "sets": ["alpaca_gpt4o", "code_alpaca"],
      "make": templated_openings},
     {"name": "near_duplicates", "family": "diversity", "metric": "diversity.near_duplicate_rate",
-     "sizes": [0.02, 0.05, 0.1, 0.2], "target": 0.1, "sets": ["alpaca_gpt4o", "code_alpaca"],
+     "sizes": [0.02, 0.05, 0.1, 0.2], "target": 0.05, "sets": ["alpaca_gpt4o", "code_alpaca"],
      "make": near_duplicates},
     {"name": "collapsed_diversity", "family": "diversity", "metric": None,
      "sizes": [0.1, 0.25, 0.5], "target": 0.5, "sets": ["alpaca_gpt4o", "code_alpaca", "winobias"],

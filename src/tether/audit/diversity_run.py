@@ -45,9 +45,9 @@ VENDI_RATIO = 0.8
 #: cluster entropy this much below the reference's over the same pooled clusters
 ENTROPY_GAP = 0.1
 #: the common openings taking this many more records than chance gives
-PREFIX_EXCESS = 0.1
+PREFIX_EXCESS = 0.05
 #: near duplicates: Fisher p, excess over the reference's rate, and flagged records needed
-NEAR_DUP_P = 0.001
+NEAR_DUP_P = 0.005
 NEAR_DUP_EXCESS = 0.02
 NEAR_DUP_MIN_COUNT = 5
 #: near duplicates without a reference
