@@ -265,6 +265,7 @@ def test_matched_comparison_helpers():
     null = entropy_gap_null(rng.integers(0, 5, 400), 200, 5, 200, seed=1)
     assert abs(float(np.median(null))) < 0.01
     assert significant(1 / 101, 100) and not significant(2 / 101, 100) and significant(1 / 21, 20)
+    assert significant(float("nan"), 0) and not significant(float("nan"), 100)  # no rounds: effect only
 
 
 def test_one_record_of_repeated_runs_does_not_make_the_corpus_compressible(cfg):

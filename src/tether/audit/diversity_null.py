@@ -52,8 +52,11 @@ P_LIMIT = 0.01
 
 def significant(p: float, rounds: int) -> bool:
     """Whether a permutation p-value from ``rounds`` rounds is significant: at most
-    :data:`P_LIMIT`, or the smallest p the rounds can give."""
-    if math.isnan(p) or rounds <= 0:
+    :data:`P_LIMIT`, or the smallest p the rounds can give. With no rounds (``permutations:
+    0``) there is no null and only the minimum effect is judged: True."""
+    if rounds <= 0:
+        return True
+    if math.isnan(p):
         return False
     return p <= max(P_LIMIT, 1.0 / (rounds + 1)) + 1e-12
 
