@@ -149,6 +149,11 @@ def main() -> int:
     if not have_data():
         print("audit_validity: ../shared/data is missing (set TETHER_SHARED_DATA)", file=sys.stderr)
         return 2
+    from threadpoolctl import threadpool_limits
+
+    # one thread for BLAS and OpenMP: the audits here are small, and beside other work on a
+    # few cores multi-threaded scikit-learn runs several times slower
+    threadpool_limits(1)
     emb = embedder()
     parts = []
     t0 = time.time()
