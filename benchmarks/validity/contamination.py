@@ -176,7 +176,7 @@ PAIRED_SETS = [s for s in SETS if s != "winobias"]
 
 DEFECTS = [
     {"name": "verbatim_items", "family": "contamination", "metric": "contamination.ngram_overlap",
-     "sizes": [0.01, 0.02, 0.05, 0.1], "target": 0.02, "sets": list(SETS), "make": verbatim_items},
+     "sizes": [0.01, 0.02, 0.05, 0.1], "target": 0.1, "sets": list(SETS), "make": verbatim_items},
     {"name": "paraphrased_items", "family": "contamination", "metric": "contamination.contaminated_share",
      "sizes": [0.02, 0.05, 0.1], "target": 0.1, "sets": list(SETS), "make": paraphrased_items},
     {"name": "paraphrased_questions", "family": "contamination", "metric": "contamination.contaminated_share",
@@ -192,10 +192,13 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--only", nargs="*", help="defect names (default: all)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/tether-validity-contamination.jsonl"))
     args = ap.parse_args()
     with args.out.open("a") as out:
         for d in DEFECTS:
+            if args.only and d["name"] not in args.only:
+                continue
             for s in d["sets"]:
                 recs = load(s)
                 for size in d["sizes"]:

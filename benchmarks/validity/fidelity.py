@@ -77,10 +77,13 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--only", nargs="*", help="defect names (default: all)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/tether-validity-fidelity.jsonl"))
     args = ap.parse_args()
     with args.out.open("a") as out:
         for d in DEFECTS:
+            if args.only and d["name"] not in args.only:
+                continue
             for s in d["sets"]:
                 recs = load(s)
                 for size in d["sizes"]:

@@ -10,6 +10,11 @@ from tether.audit import audit
 from tether.audit.integrity import binomial_z, trigger_scan
 
 
+#: The hashing embedder (char n-grams) puts templated items closer than MiniLM does: the
+#: default threshold (0.8) is MiniLM's, so tests of other things use a stricter one.
+HASHING_THRESHOLD = 0.95
+
+
 def _bench(n, seed):
     rng = random.Random(seed)
     return [{"id": f"q{i}", "question": f"A train leaves station {rng.randint(1, 99)} at {rng.randint(1, 12)} o'clock "
@@ -24,6 +29,7 @@ def test_contamination_finds_planted_benchmark_items(real_halves, cfg):
     planted = [{"id": f"leak{i}", "instruction": bench[i]["question"], "response": bench[i]["answer"]}
                for i in range(30)]  # 30 of 200 benchmark items, in 30 of 830 synthetic records
     cfg.families = ["contamination"]
+    cfg.contamination_embed_threshold = HASHING_THRESHOLD
     rep = audit(a + planted, benchmarks={"trains": bench, "other": _bench(50, 4)}, config=cfg)
     ng = rep.get("contamination.ngram_overlap")
     # the headline is the share of synthetic records; the share of the benchmark is a detail
@@ -47,6 +53,7 @@ def test_contamination_share_is_of_the_synthetic_records(real_halves, cfg):
     syn = a[:72] + [{"id": f"leak{i}", "instruction": bench[i]["question"], "response": "Some minutes."}
                     for i in range(8)]
     cfg.families = ["contamination"]
+    cfg.contamination_embed_threshold = HASHING_THRESHOLD
     rep = audit(syn, benchmarks={"trains": bench}, config=cfg)
     for name in ("ngram_overlap", "contaminated_share"):
         res = rep.get(f"contamination.{name}")
@@ -107,6 +114,7 @@ def test_holdout_overlap_is_the_baseline_and_few_records_do_not_warn(real_halves
     bench = _bench(200, 3)
     leak = lambda i, p: {"id": f"{p}{i}", "instruction": bench[i]["question"], "response": "Done."}  # noqa: E731
     cfg.families = ["contamination"]
+    cfg.contamination_embed_threshold = HASHING_THRESHOLD
     # two contaminated records: found and listed, but too few to warn
     rep = audit(a[:400] + [leak(i, "s") for i in range(2)], holdout=b[:400], benchmarks={"t": bench}, config=cfg)
     res = rep.get("contamination.contaminated_share")

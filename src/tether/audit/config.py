@@ -42,7 +42,7 @@ class AuditConfig(BaseModel):
     prefix_words: int = Field(3, ge=1)
     prefix_top: int = Field(10, ge=1)
     contamination_ngram: int = Field(13, ge=3)
-    contamination_embed_threshold: float = Field(0.95, gt=0, le=1)
+    contamination_embed_threshold: float = Field(0.8, gt=0, le=1)
     contamination_min_words: int = Field(8, ge=1)
     trigger_z: float = Field(5.0, gt=0)
     trigger_min_count: int = Field(10, ge=2)

@@ -1,13 +1,14 @@
 """Contamination (needs ``benchmarks``): synthetic records that hold a benchmark item, verbatim
 (word n-grams) or paraphrased (embedding similarity), as a share of the synthetic records.
 
-A benchmark item is compared field by field (question, answer, ... each text column of at
-least ``contamination_min_words`` words) and as a whole, so a synthetic record that holds only
-the question of a question + answer item is found; a synthetic record is compared as a whole
-and by its prompt side. N-grams shared by two or more benchmark items (boilerplate) do not
-count. With a holdout (real data the generator never saw), the same checks on it are the
-baseline (else the reference): real data of the same kind overlaps a benchmark by chance
-(shared phrases, templated items, common code), and only an excess over it warns.
+A benchmark item is compared as a whole and field by field (question, answer, ... each text
+column; fields shorter than the n-gram are matched whole from ``contamination_min_words``
+words), so a synthetic record that holds only the question of a question + answer item is
+found; a synthetic record is compared as a whole, by its prompt side and by the prompt's
+sentences (:func:`record_views`). N-grams shared by two or more benchmark items
+(boilerplate) do not count. The same checks on a holdout (real data the generator never saw;
+else the reference) are the baseline: real data of the same kind overlaps a benchmark by
+chance (shared phrases, templated items, common code), and only an excess over it warns.
 
 Example:
     >>> ngram_set(["a b c d"], 3) == {("a", "b", "c"), ("b", "c", "d")}
@@ -42,21 +43,26 @@ NGRAM = metric(F, "ngram_overlap", higher_is_better=False, bounds=(0.0, 1.0),
                description="Share of synthetic records sharing a word n-gram (13 by default; a whole field "
                            "when shorter) with a benchmark item; the share of benchmark items is in the details.")
 EMBED = metric(F, "embedding_overlap", higher_is_better=False, bounds=(0.0, 1.0),
-               description="Share of synthetic records whose embedding (whole or prompt side) has cosine "
-                           "similarity above the threshold with a benchmark field; paraphrases.")
+               description="Share of synthetic records whose embedding (whole, prompt side or a sentence) has "
+                           "cosine similarity above the threshold with a benchmark field; paraphrases.")
 SHARE = metric(F, "contaminated_share", higher_is_better=False, bounds=(0.0, 1.0),
                description="Share of synthetic records holding a benchmark item by either check (n-gram or "
                            "embedding).")
 
-#: Fewest words of a field, prompt or sentence compared by embedding: shorter ones (a bare
-#: "Thanks!") are not compared on their own.
+#: Fewest words (of two letters or more) of a field, prompt or sentence compared by embedding
+#: on its own: a bare "Thanks!" or a list of numbers embeds close to many unrelated ones.
 EMBED_MIN_WORDS = 3
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
 
 #: Smallest number of flagged synthetic records that can warn, and the smallest excess over
 #: the holdout's share: one or two chance matches do not warn.
 MIN_RECORDS = 3
 MIN_EXCESS = 0.01
-P_MAX = 0.001  # one-sided Fisher test of the synthetic count against the holdout's
+P_MAX = 0.01  # one-sided Fisher test of the synthetic count against the baseline's
 _CHUNK = 2048
 
 
@@ -94,7 +100,7 @@ class Views:
 
 def benchmark_views(bench: Corpus, min_words: int) -> Views:
     """Every benchmark item as a whole, plus each of its fields of at least ``min_words``
-    words when it has several."""
+    words (of two letters or more) when it has several."""
     texts, owner, field = [], [], []
     for i, (r, whole) in enumerate(zip(bench.records, bench.texts, strict=True)):
         texts.append(whole)
@@ -104,7 +110,7 @@ def benchmark_views(bench: Corpus, min_words: int) -> Views:
         if len(parts) < 2:
             continue
         for name, t in parts:
-            if len(normalize(t).split()) >= min_words:
+            if _words(t) >= min_words:
                 texts.append(t)
                 owner.append(i)
                 field.append(name)
@@ -119,19 +125,21 @@ def record_views(corpus: Corpus, min_words: int) -> Views:
     """Every record as a whole, plus its prompt side and the prompt's sentences (each of at
     least ``min_words`` words) where they differ from the whole: a record whose prompt is a
     benchmark question is found though its own answer dilutes the whole record's embedding,
-    and one that wraps the question in sentences of its own, though they dilute the prompt's."""
+    and one that wraps the question in sentences of its own, though they dilute the prompt's.
+    A record with no prompt side (plain ``text``) is split into its sentences when it has at
+    most ``MAX_SENTENCES`` (longer documents are compared whole: their sentences would
+    multiply the embeddings to compute)."""
     texts, owner, field = list(corpus.texts), list(range(len(corpus))), ["record"] * len(corpus)
     for i, (r, whole) in enumerate(zip(corpus.records, corpus.texts, strict=True)):
         p = prompt_text(r).strip()
-        if not p:
-            continue
         seen = {whole.strip()}
-        parts = [("prompt", p)]
-        sents = [x.strip() for x in _SENTENCE.split(p) if x.strip()]
-        if len(sents) > 1:
+        parts = [("prompt", p)] if p else []
+        # the prompt's sentences; a record with no prompt side, its own when it has only a few
+        sents = [x.strip() for x in _SENTENCE.split(p or whole) if x.strip()]
+        if len(sents) > 1 and (p or len(sents) <= MAX_SENTENCES):
             parts += [("sentence", x) for x in sents[:MAX_SENTENCES]]
         for name, t in parts:
-            if t not in seen and len(normalize(t).split()) >= min_words:
+            if t not in seen and _words(t) >= min_words:
                 seen.add(t)
                 texts.append(t)
                 owner.append(i)
