@@ -64,18 +64,17 @@ def _pro_appended(parts: dict[str, Any], size: float, rng: np.random.Generator) 
     ref = [dict(r) for r in parts["reference"]]
     k = round(size * min(len(syn), len(ref)))
     chosen = rng.choice(len(pairs), size=k, replace=False)
-    for side, recs, which in (("synthetic", syn, 0), ("reference", ref, 1)):
+    for recs, which in ((syn, 0), (ref, 1)):
         for i, c in zip(rng.choice(len(recs), size=k, replace=False), chosen, strict=True):
             recs[i] = dict(recs[i], output=recs[i]["output"].rstrip() + " " + pairs[c][which])
-        del side
     return {**parts, "synthetic": syn, "reference": ref}
 
 
 DEFECTS = [
-    {"name": "winobias_anti_to_pro", "family": "bias", "metric": None, "sizes": [0.1, 0.15, 0.2, 0.3],
-     "target": 0.15, "sets": ["winobias"], "make": _anti_to_pro},
-    {"name": "alpaca_pro_appended", "family": "bias", "metric": None, "sizes": [0.05, 0.1, 0.15, 0.2],
-     "target": 0.15, "sets": list(ALPACA_MODELS), "make": _pro_appended},
+    {"name": "winobias_anti_to_pro", "family": "bias", "metric": "bias.stereotype_amplification",
+     "sizes": [0.1, 0.15, 0.2, 0.3], "target": 0.15, "sets": ["winobias"], "make": _anti_to_pro},
+    {"name": "alpaca_pro_appended", "family": "bias", "metric": "bias.stereotype_amplification",
+     "sizes": [0.05, 0.1, 0.15, 0.2], "target": 0.15, "sets": list(ALPACA_MODELS), "make": _pro_appended},
 ]
 
 
@@ -97,6 +96,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--defect-seeds", type=int, default=5)
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed of the real-vs-real splits")
+    ap.add_argument("--defect-seed-start", type=int, default=0)
+    ap.add_argument("--defects", nargs="*", default=None, help="names of the defects to plant (default all)")
     ap.add_argument("--sets", nargs="*", default=list(SETS))
     ap.add_argument("--skip-null", action="store_true")
     ap.add_argument("--skip-defects", action="store_true")
@@ -110,7 +112,7 @@ def main() -> None:
         family = audits = 0
         for s in args.sets:
             recs = load(s)
-            for seed in range(args.seeds):
+            for seed in range(args.seed_start, args.seed_start + args.seeds):
                 rep = run_audit(split(recs, seed), families=["bias"], emb=emb)
                 w = _warns(rep)
                 audits += 1
@@ -122,13 +124,15 @@ def main() -> None:
         print(json.dumps(result["null_summary"]), flush=True)
     if not args.skip_defects:
         for d in DEFECTS:
+            if args.defects is not None and d["name"] not in args.defects:
+                continue
             for size in d["sizes"]:
                 found = tried = 0
                 for s in d["sets"]:
                     if s not in args.sets:
                         continue
                     recs = load(s)
-                    for seed in range(args.defect_seeds):
+                    for seed in range(args.defect_seed_start, args.defect_seed_start + args.defect_seeds):
                         parts = d["make"](split(recs, 100 + seed), size, np.random.default_rng(seed))
                         rep = run_audit(parts, families=["bias"], emb=emb)
                         w = _warns(rep)

@@ -135,8 +135,16 @@ def _representation(data: AuditData, lex: dict[str, Any], hs: B.LexiconHits, hr:
         j = test.column % len(keys)
     elif valid.any():
         j = int(np.flatnonzero(valid)[np.argmax(np.abs(lr[0, valid]))])
+    elif pooled.any():  # measured, but no group has the support to be judged
+        seen = np.flatnonzero(pooled > 0)
+        j = int(seen[np.argmax(np.abs(lr[0, seen]))])
+        res = MetricResult.of(B.REPR, abs(float(lr[0, j])), n=ns, details={
+            "worst_group": keys[j], "groups": table, "min_support": MIN_SUPPORT, "null": None})
+        res.notes.append(f"no group is mentioned in {MIN_SUPPORT}+ records: not judged")
+        return [res]
     else:
-        return [MetricResult.of(B.REPR, float("nan"), n=ns, details={"groups": table, "min_support": MIN_SUPPORT})]
+        return [MetricResult.of(B.REPR, 0.0, n=ns, details={"groups": table, "min_support": MIN_SUPPORT,
+                                                            "null": None})]
     worst_key, worst = keys[j], abs(float(lr[0, j]))
     d, g = worst_key.split(".")
     col = list(lex["groups"][d]).index(g)
@@ -232,11 +240,11 @@ def _stereotype(data: AuditData, lex: dict[str, Any], stereo: dict[str, list[str
     if r["pairs"] == 0 or r["reference_pairs"] == 0:
         return []
     occ = {}
-    for j, o in enumerate(ocols):
-        s_sel, r_sel = pairs_s[pairs_s[:, 1] == j], pairs_r[pairs_r[:, 1] == j]
-        occ[o] = {"pairs": len(s_sel), "pro_share": float(stereotype_share(s_sel[:, 2].sum(), len(s_sel) - s_sel[:, 2].sum())),
-                  "reference_pairs": len(r_sel),
-                  "reference_pro_share": float(stereotype_share(r_sel[:, 2].sum(), len(r_sel) - r_sel[:, 2].sum()))}
+    for j, o in enumerate(ocols):  # per list: the pairs whose occupation is on it
+        s_pro, r_pro = pairs_s[pairs_s[:, 1] == j, 2], pairs_r[pairs_r[:, 1] == j, 2]
+        occ[o] = {"pairs": len(s_pro), "pro_share": float(stereotype_share(s_pro.sum(), len(s_pro) - s_pro.sum())),
+                  "reference_pairs": len(r_pro),
+                  "reference_pro_share": float(stereotype_share(r_pro.sum(), len(r_pro) - r_pro.sum()))}
     score = ps - as_
     order = np.argsort(-score, kind="stable")[:10]
     offs = [{"id": syn.ids[i], "score": float(score[i]), "text": syn.texts[i][:300]} for i in order if ps[i] > 0]
