@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks.validity.common import ALPACA_MODELS, DATA, SETS, embedder, load, run_audit, split  # noqa: E402
+from common import ALPACA_MODELS, DATA, SETS, embedder, load, run_audit, split  # noqa: E402
 
 
 @lru_cache(maxsize=1)
