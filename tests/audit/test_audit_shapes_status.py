@@ -125,3 +125,18 @@ def test_cli_group_field_reaches_the_audit(tmp_path, capsys):
     assert exc.value.code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["meta"]["config"]["group_field"] == "dataset"
+
+
+def test_pii_presence_runs_without_a_private_set():
+    # fresh PII in 15% of the records, with only a reference given: before, the privacy
+    # family was skipped without --private, so the PII went unreported
+    syn = _read("gpt4o")
+    for i, r in enumerate(syn[::7]):
+        r["output"] += f" Contact Dana Whitfield at dana.whitfield{i}@northmail.net or 415-{300 + i:03d}-{7100 + i:04d}."
+    cfg = AuditConfig(families=["privacy"], embedder=EmbedderConfig(backend="hashing", dim=64))
+    rep = audit(syn, reference=_read("claude_verbose"), config=cfg)
+    assert "privacy" not in rep.skipped
+    res = rep.get("privacy.pii_presence_rate")
+    assert res.status == WARN and res.value >= 0.14
+    clean = audit(_read("gpt4o"), reference=_read("claude_verbose"), config=cfg)
+    assert clean.get("privacy.pii_presence_rate").status == OK

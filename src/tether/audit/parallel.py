@@ -91,7 +91,7 @@ def run_group(data: AuditData, names: Sequence[str], runners: dict[str, Runner])
 def embed_ahead(data: AuditData, names: Sequence[str]) -> None:
     """Embed every corpus the families ``names`` embed, before they are split up."""
     want = []
-    if {"diversity", "fidelity", "privacy", "contamination"} & set(names):
+    if {"diversity", "fidelity", "contamination"} & set(names) or ("privacy" in names and data.holdout is not None):
         want.append(data.synthetic)
     if {"diversity", "fidelity"} & set(names) and data.reference is not None:
         want.append(data.reference)

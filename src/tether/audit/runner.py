@@ -46,8 +46,6 @@ def _skip_reason(family: str, data: AuditData) -> str | None:
             return "no reference data (--reference)"
         if data.synthetic.labels(cfg.label_field) is None or data.reference.labels(cfg.label_field) is None:
             return f"no label field '{cfg.label_field}' in synthetic and reference"
-    if family == "privacy" and data.private is None and not cfg.canaries:
-        return "no private data (--private, --holdout) and no canaries"
     if family == "contamination" and not data.benchmarks:
         return "no benchmarks (--benchmarks)"
     return None
