@@ -193,6 +193,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--only", nargs="*", help="defect names (default: all)")
+    ap.add_argument("--sets", nargs="*", help="real sets (default: each defect's)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/tether-validity-contamination.jsonl"))
     args = ap.parse_args()
     with args.out.open("a") as out:
@@ -200,6 +201,8 @@ def main() -> None:
             if args.only and d["name"] not in args.only:
                 continue
             for s in d["sets"]:
+                if args.sets and s not in args.sets:
+                    continue
                 recs = load(s)
                 for size in d["sizes"]:
                     for seed in range(args.seeds):

@@ -65,7 +65,7 @@ DEFECTS = [
     {"name": "other_model", "family": "fidelity", "metric": None, "sizes": [0.25, 0.5, 1.0], "target": 1.0,
      "sets": list(ALPACA_MODELS), "make": other_model},
     {"name": "replaced_by_other_set", "family": "fidelity", "metric": None, "sizes": [0.05, 0.1, 0.2, 0.3],
-     "target": 0.2, "sets": list(SETS), "make": replaced_by_other_set},
+     "target": 0.3, "sets": list(SETS), "make": replaced_by_other_set},
 ]
 
 
