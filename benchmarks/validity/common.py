@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def have_data() -> bool:
     return (DATA / "alpaca_eval").is_dir()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> tuple[dict[str, Any], ...]:
     if name in ALPACA_MODELS:
         rows = json.loads((DATA / "alpaca_eval" / ALPACA_MODELS[name]).read_text(encoding="utf-8"))

@@ -9,7 +9,6 @@ from audit_data import make_real
 from tether.audit import audit
 from tether.audit.integrity import binomial_z, trigger_scan
 
-
 #: The hashing embedder (char n-grams) puts templated items closer than MiniLM does: the
 #: default threshold (0.8) is MiniLM's, so tests of other things use a stricter one.
 HASHING_THRESHOLD = 0.95
