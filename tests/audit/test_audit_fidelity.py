@@ -81,18 +81,19 @@ def test_mauve_separates_distributions():
 
 
 def test_mauve_agrees_with_the_reference_package():
-    """The reference implementation (mauve-text's compute_mauve) on the same features: k-means
-    starts differ, so values are compared as means over seeds, against the package's own spread."""
+    """The reference implementation (mauve-text's compute_mauve) on the same features: with the
+    points stacked in the package's order, the same seeds give the same k-means, so the values
+    agree seed by seed (they drifted apart by 0.05 when the points were stacked p first)."""
     mauve = pytest.importorskip("mauve")
     rng = np.random.default_rng(3)
     cases = [(rng.normal(size=(800, 16)) + shift, rng.normal(size=(800, 16))) for shift in (0.0, 0.2, 0.5, 4.0)]
     cases.append((rng.normal(size=(1200, 32)) @ rng.normal(size=(32, 32)), rng.normal(size=(1000, 32))))
     ours, theirs = [], []
     for p, q in cases:
-        ours.append(np.mean([mauve_score(p, q, buckets=20, seed=s) for s in range(4)]))
-        theirs.append(np.mean([mauve.compute_mauve(p_features=p.astype(np.float32), q_features=q.astype(np.float32),
-                                                   num_buckets=20, seed=s, verbose=False).mauve for s in range(4)]))
-    assert np.allclose(ours, theirs, atol=0.04), (ours, theirs)
+        ours += [mauve_score(p, q, buckets=20, seed=s) for s in range(3)]
+        theirs += [mauve.compute_mauve(p_features=p.astype(np.float32), q_features=q.astype(np.float32),
+                                       num_buckets=20, seed=s, verbose=False).mauve for s in range(3)]
+    assert np.allclose(ours, theirs, atol=0.005), (ours, theirs)
 
 
 def test_unigram_jsd_bounds():

@@ -152,7 +152,8 @@ def mauve_score(p: np.ndarray, q: np.ndarray, *, buckets: int | None = None, see
     import faiss
     from sklearn.decomposition import PCA
 
-    x = np.vstack([np.asarray(p, np.float64), np.asarray(q, np.float64)])
+    # q first, as the package stacks them: k-means starts are drawn by position
+    x = np.vstack([np.asarray(q, np.float64), np.asarray(p, np.float64)])
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     x /= np.where(norms > 0, norms, 1.0)
     pca = PCA(n_components=None, whiten=False, random_state=seed + 1).fit(x)
@@ -165,8 +166,8 @@ def mauve_score(p: np.ndarray, q: np.ndarray, *, buckets: int | None = None, see
     km.train(z)
     _, labels = km.index.search(z, 1)
     labels = labels[:, 0]
-    hp = np.bincount(labels[: len(p)], minlength=k) / len(p)
-    hq = np.bincount(labels[len(p) :], minlength=k) / len(q)
+    hq = np.bincount(labels[: len(q)], minlength=k) / len(q)
+    hp = np.bincount(labels[len(q) :], minlength=k) / len(p)
 
     def kl(a: np.ndarray, r: np.ndarray) -> float:
         m = a > 0
