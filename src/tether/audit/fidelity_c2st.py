@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -183,18 +184,36 @@ def cv_groups(syn: Corpus, ref: Corpus, field: str | None = None) -> tuple[np.nd
 #: bootstrap of one set of out-of-fold scores says (the folds' models vary too).
 BROKEN_Z = 3.29
 BROKEN_GAP = 0.1
+#: Fold assignments the AUC is re-measured with before a test is called broken: with a few
+#: hundred records a side, the cross-validated AUC of two samples of one distribution falls
+#: below 0.5 (each training fold holds fewer of the test record's class) and moves with the
+#: folds drawn: 0.39 with one assignment and 0.44 with two others on a real-vs-real split of
+#: AlpacaEval answers. The rule reads the mean over these assignments.
+BROKEN_RECHECKS = 2
 
 
-def _judge(res: MetricResult, se: float, grouping: dict[str, Any]) -> MetricResult:
+def _judge(res: MetricResult, se: float, grouping: dict[str, Any],
+           recheck: Callable[[int], float] | None = None, seed: int = 0) -> MetricResult:
     res.details["cv"] = grouping
     res.details["bootstrap_se"] = se
-    if res.ci is not None and se == se and res.value < 0.5 - max(BROKEN_GAP, BROKEN_Z * se):
+
+    def below(auc: float) -> bool:
+        return res.ci is not None and se == se and auc < 0.5 - max(BROKEN_GAP, BROKEN_Z * se)
+
+    if below(res.value) and recheck is not None:
+        aucs = [res.value] + [recheck(seed + 1 + i) for i in range(BROKEN_RECHECKS)]
+        res.details["repeated_cv_aucs"] = aucs
+        mean = float(np.mean(aucs))
+    else:
+        mean = res.value
+    if below(res.value) and below(mean):
         hint = ("records that share a prompt were kept in one fold, yet the classifier still anti-learns"
                 if grouping.get("folds") == "grouped" else
                 "records of the two sides may be paired (same prompt under other field names): name the "
                 "field they share with group_field")
+        assert res.ci is not None
         res.warn_if(True, f"AUC significantly below 0.5 ({res.value:.3f}, interval {res.ci[0]:.3f}-"
-                          f"{res.ci[1]:.3f}): the classifier anti-learns, so this test is broken, not passed; "
+                          f"{res.ci[1]:.3f}; {mean:.3f} over {1 + BROKEN_RECHECKS} fold assignments): the classifier anti-learns, so this test is broken, not passed; "
                           f"{hint}")
     return res
 
@@ -215,13 +234,17 @@ def c2st_tfidf(syn: Corpus, ref: Corpus, data: AuditData, groups: np.ndarray | N
     coef = clf.coef_[0]
     top = np.argsort(-coef)[:15]
     ci, se = auc_bootstrap(y, p, cfg.bootstrap, cfg.seed, groups)
+
+    def recheck(seed: int) -> float:
+        return c2st_auc(x[:n], x[n:], seed=seed, groups=groups)[0]
+
     res = MetricResult.of(
         C2ST_TFIDF, auc, n=len(y), ci=ci,
         details={"null_value": 0.5, "giveaway_ngrams": [{"ngram": str(names[i]), "weight": float(coef[i])}
                                                          for i in top if coef[i] > 0]},
         offenders=offenders(syn.ids, p[:n], syn.texts),
     )
-    return _judge(res, se, grouping)
+    return _judge(res, se, grouping, recheck, cfg.seed)
 
 
 def c2st_embedding(syn: Corpus, ref: Corpus, data: AuditData, groups: np.ndarray | None,
@@ -233,7 +256,7 @@ def c2st_embedding(syn: Corpus, ref: Corpus, data: AuditData, groups: np.ndarray
     ci, se = auc_bootstrap(y, p, cfg.bootstrap, cfg.seed, groups)
     res = MetricResult.of(C2ST_EMB, auc, n=len(y), ci=ci,
                           details={"null_value": 0.5}, offenders=offenders(syn.ids, p[: len(syn)], syn.texts))
-    return _judge(res, se, grouping)
+    return _judge(res, se, grouping, lambda s: c2st_auc(a, b, seed=s, groups=groups)[0], cfg.seed)
 
 
 __all__ = [
