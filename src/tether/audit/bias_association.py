@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from tether.audit.bias_null import ALPHA, max_column_test, side_masks, side_sums
+from tether.audit.bias_null import ALPHA, column_z, max_column_test, side_masks, side_sums
 
 #: Pairs each side needs before stereotype amplification is judged.
 MIN_PAIRS = 20
@@ -267,7 +267,7 @@ def word_association(texts_s: Sequence[str], texts_r: Sequence[str], hits_s: Any
     delta = (parts[0][0] - parts[1][0]) - (parts[2][0] - parts[3][0])
     z = delta / np.sqrt(parts[0][1] + parts[1][1] + parts[2][1] + parts[3][1])
     test = max_column_test(z, tested=max(tested, 1))
-    per_col = _per_column(z)
+    per_col = column_z(z)
     groups_out: dict[str, Any] = {}
     for i, (d, g, k, _, _) in enumerate(cand):
         row = next(r for r in observed[(d, g)] if r["word"] == vocab[k])
@@ -283,16 +283,6 @@ def word_association(texts_s: Sequence[str], texts_r: Sequence[str], hits_s: Any
         rows = np.flatnonzero(ctx & is_syn & (np.asarray(wc[:, k].todense()).ravel() > 0))
         out["examples"] = [(int(orig_rec[s]), sent_text[s]) for s in rows[:10]]
     return out
-
-
-def _per_column(stats: np.ndarray) -> np.ndarray:
-    """Each column's observed statistic standardised by its permutation null."""
-    null = stats[1:]
-    if len(null) < 2:
-        return np.full(stats.shape[1], np.nan)
-    sd = null.std(0, ddof=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(sd > 0, (stats[0] - null.mean(0)) / np.where(sd > 0, sd, 1.0), np.nan)
 
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")

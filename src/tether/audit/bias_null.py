@@ -88,6 +88,17 @@ class NullTest:
                 "rounds": self.rounds}
 
 
+def column_z(stats: np.ndarray) -> np.ndarray:
+    """Each column's observed statistic (row 0 of ``stats``) standardised by its own
+    permutation null (rows 1..); nan where the null has fewer than 2 rounds or no spread."""
+    null = stats[1:]
+    if len(null) < 2:
+        return np.full(stats.shape[1], np.nan)
+    sd = null.std(0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sd > 0, (stats[0] - null.mean(0)) / np.where(sd > 0, sd, 1.0), np.nan)
+
+
 def max_column_test(stats: np.ndarray, valid: np.ndarray | None = None, tested: int | None = None) -> NullTest | None:
     """The column whose observed statistic (row 0 of ``stats``, ``(rounds + 1, columns)``;
     larger is worse) lies furthest above its own permutation null (rows 1..), with its

@@ -34,7 +34,7 @@ from tether.audit.bias_association import (
     word_association,
 )
 from tether.audit.bias_embedding import MIN_EFFECT, attribute_sentences, embedding_association
-from tether.audit.bias_null import ALPHA, NullTest, max_column_test, side_masks, side_sums
+from tether.audit.bias_null import ALPHA, NullTest, column_z, max_column_test, side_masks, side_sums
 from tether.audit.dataset import AuditData
 
 #: Mentions (records) a group needs, both sides pooled, before its representation is judged.
@@ -101,15 +101,6 @@ def _group_matrix(hits: B.LexiconHits, lex: dict[str, Any]) -> tuple[np.ndarray,
     return np.hstack([hits.texts[f"group:{d}"] for d in lex["groups"]]), keys
 
 
-def _per_column_z(stats: np.ndarray) -> np.ndarray:
-    null = stats[1:]
-    if len(null) < 2:
-        return np.full(stats.shape[1], np.nan)
-    sd = null.std(0, ddof=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(sd > 0, (stats[0] - null.mean(0)) / np.where(sd > 0, sd, 1.0), np.nan)
-
-
 def _representation(data: AuditData, lex: dict[str, Any], hs: B.LexiconHits, hr: B.LexiconHits,
                     masks: np.ndarray) -> list[MetricResult]:
     syn = data.synthetic
@@ -121,7 +112,7 @@ def _representation(data: AuditData, lex: dict[str, Any], hs: B.LexiconHits, hr:
     pooled = cs[0] + cr[0]
     valid = pooled >= MIN_SUPPORT
     test = max_column_test(np.hstack([lr, -lr]), np.concatenate([valid, valid]))
-    z = _per_column_z(np.abs(lr))
+    z = column_z(np.abs(lr))
     table: dict[str, dict[str, Any]] = {}
     dim_total = {d: hs.texts[f"group:{d}"].sum() for d in lex["groups"]}
     for j, k in enumerate(keys):
