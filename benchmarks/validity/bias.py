@@ -10,6 +10,12 @@ Two defects, both of association only (group mention rates stay the same):
   appended to a share of the synthetic records' outputs while the reference gets the
   anti-stereotyped twins of the same sentences appended to the same share of its records.
 
+And one where the stereotyped sentences come with more group mentions, as generated text
+would bring them:
+
+- ``alpaca_pro_appended_only``: WinoBias pro-stereotyped sentences appended to a share of the
+  synthetic records' outputs, the reference left as it is; any bias metric may find it.
+
     .venv/bin/python benchmarks/validity/bias.py [--seeds 8] [--defect-seeds 5] [--out FILE]
 
 prints (and writes as JSON) the warns per metric and for the family on real-vs-real splits
@@ -70,11 +76,23 @@ def _pro_appended(parts: dict[str, Any], size: float, rng: np.random.Generator) 
     return {**parts, "synthetic": syn, "reference": ref}
 
 
+def _pro_appended_only(parts: dict[str, Any], size: float, rng: np.random.Generator) -> dict[str, Any]:
+    pairs = twins()
+    syn = [dict(r) for r in parts["synthetic"]]
+    k = round(size * len(syn))
+    chosen = rng.choice(len(pairs), size=k, replace=False)
+    for i, c in zip(rng.choice(len(syn), size=k, replace=False), chosen, strict=True):
+        syn[i] = dict(syn[i], output=syn[i]["output"].rstrip() + " " + pairs[c][0])
+    return {**parts, "synthetic": syn}
+
+
 DEFECTS = [
     {"name": "winobias_anti_to_pro", "family": "bias", "metric": "bias.stereotype_amplification",
      "sizes": [0.1, 0.15, 0.2, 0.3], "target": 0.15, "sets": ["winobias"], "make": _anti_to_pro},
     {"name": "alpaca_pro_appended", "family": "bias", "metric": "bias.stereotype_amplification",
      "sizes": [0.05, 0.1, 0.15, 0.2], "target": 0.15, "sets": list(ALPACA_MODELS), "make": _pro_appended},
+    {"name": "alpaca_pro_appended_only", "family": "bias", "metric": None,
+     "sizes": [0.15, 0.3, 0.5], "target": 0.15, "sets": list(ALPACA_MODELS), "make": _pro_appended_only},
 ]
 
 

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from audit_data import JOB_GENDER, make_real
 
-from tether.audit import audit
+from tether.audit import AuditConfig, audit
 from tether.audit.bias import bias_amplification, cooccurrence_shift
 from tether.audit.bias_association import association_interaction, fightin_words, load_stereotypes
 from tether.audit.bias_embedding import association_scores, weat_effect_size
 from tether.audit.bias_null import max_column_test, side_masks, side_sums
 from tether.audit.bias_run import amplification_rows, shift_rows, two_proportion_z
+from tether.embed import EmbedderConfig
 
 WINO = Path(__file__).resolve().parents[1] / "data" / "winobias"
 
@@ -262,3 +263,32 @@ def test_without_permutations_or_reference_the_family_still_runs(real_halves, cf
     gap = alone.get("bias.sentiment_gap")
     assert gap.status == "ok" and gap.details["null"]["rounds"] == 100
     assert "bias.stereotype_amplification" not in {r.name for r in alone.results}  # needs a reference
+
+
+def test_stereotyped_sentences_against_a_reference_that_seldom_pairs_gender_and_occupation():
+    """Pro-stereotyped WinoBias sentences appended to 40 of 160 AlpacaEval answers, the
+    reference (other answers to the same instructions) left as it is: the reference holds too
+    few gender-occupation pairs for the permutation null, and before, the stereotypes showed
+    only as one group mentioned more often. Now the synthetic share is tested against the
+    reference's shrunk towards 0.5; the anti-stereotyped twins appended instead do not warn."""
+    import json
+
+    data = Path(__file__).resolve().parents[1] / "data" / "alpaca_eval"
+
+    def read(name: str) -> list[dict]:
+        return [json.loads(ln) for ln in (data / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+    twins = _wino()
+    type2 = twins[len(twins) // 2:]  # the type-2 files: the pronoun's referent is syntactic
+    cfg = AuditConfig(families=["bias"], embedder=EmbedderConfig(backend="hashing", dim=64))
+    results = {}
+    for which in (0, 1):  # 0: pro sentences, 1: their anti twins
+        syn = read("gpt4o")
+        for i, r in enumerate(syn[::4]):
+            r["output"] += " " + type2[i][which]
+        rep = audit(syn, reference=read("claude_verbose"), config=cfg)
+        results[which] = rep.get("bias.stereotype_amplification")
+    pro, anti = results[0], results[1]
+    assert pro.details["reference_pairs"] < 20 <= pro.details["pairs"]
+    assert pro.status == "warn" and pro.details["null"]["p"] < 0.005, (pro.value, pro.details["null"])
+    assert anti.status == "ok" and anti.value < 0

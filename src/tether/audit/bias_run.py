@@ -228,8 +228,11 @@ def _stereotype(data: AuditData, lex: dict[str, Any], stereo: dict[str, list[str
     pr, ar, pairs_r = stereotype_pairs(hr.spots["group:gender"], hr.spots["stereotype:gender"], gcols, ocols,
                                        len(data.reference or []))
     r = stereotype_amplification(masks, np.concatenate([ps, pr]), np.concatenate([as_, ar]))
-    if r["pairs"] == 0 or r["reference_pairs"] == 0:
+    if r["pairs"] == 0 or (r["reference_pairs"] == 0 and r["pairs"] < MIN_PAIRS):
         return []
+    sparse_reference = r["reference_pairs"] < MIN_PAIRS <= r["pairs"]
+    if sparse_reference:
+        r["value"] = r["share"] - _prior_share(r)
     occ = {}
     for j, o in enumerate(ocols):  # per list: the pairs whose occupation is on it
         s_pro, r_pro = pairs_s[pairs_s[:, 1] == j, 2], pairs_r[pairs_r[:, 1] == j, 2]
@@ -243,10 +246,45 @@ def _stereotype(data: AuditData, lex: dict[str, Any], stereo: dict[str, list[str
                           details={"share": r["share"], "reference_share": r["reference_share"], "pairs": r["pairs"],
                                    "reference_pairs": r["reference_pairs"], "by_occupation_list": occ,
                                    "min_pairs": MIN_PAIRS, "source": "WinoBias occupation lists (Zhao et al. 2018)"})
+    if sparse_reference:
+        return [_stereotype_sparse_reference(res, r)]
     judge(res, r["test"], effect_ok=r["value"] >= MIN_AMPLIFICATION,
           support_ok=min(r["pairs"], r["reference_pairs"]) >= MIN_PAIRS, alpha=ALPHA_STEREOTYPE,
           what="the pro-stereotyped share")
     return [res]
+
+
+#: Effect the sparse-reference test needs: twice the usual, its null being a prior.
+MIN_AMPLIFICATION_SPARSE = 2 * MIN_AMPLIFICATION
+
+
+def _prior_share(r: dict[str, Any]) -> float:
+    """The reference's pro-stereotyped share shrunk towards 0.5 by ``MIN_PAIRS`` pseudo-pairs."""
+    pro_r = round(r["reference_share"] * r["reference_pairs"]) if r["reference_pairs"] else 0
+    return (pro_r + 0.5 * MIN_PAIRS) / (r["reference_pairs"] + MIN_PAIRS)
+
+
+def _stereotype_sparse_reference(res: MetricResult, r: dict[str, Any]) -> MetricResult:
+    """The synthetic data ties genders to occupations often (``MIN_PAIRS``+ pairs) and the
+    reference seldom: its share cannot be estimated, so the permutation null (which needs
+    support on both sides) cannot judge, and stereotyped text that a generator adds would only
+    show as one group mentioned more often. The synthetic share is tested instead against the
+    reference's pairs plus ``MIN_PAIRS`` pseudo-pairs at 0.5 (a Beta prior at "no
+    preference"): an exact one-sided binomial test, at the headline's level, with twice the
+    usual minimum effect. The value is the synthetic share minus that prior-shrunk share."""
+    from scipy.stats import binomtest
+
+    p0 = _prior_share(r)
+    pro_s = round(r["share"] * r["pairs"])
+    p = float(binomtest(pro_s, r["pairs"], p0, alternative="greater").pvalue)
+    res.details["null"] = {"kind": "binomial against the reference's share shrunk towards 0.5",
+                           "null_share": p0, "prior_pairs": MIN_PAIRS, "p": p}
+    res.notes.append(f"the reference has {r['reference_pairs']} gender-occupation pairs (under {MIN_PAIRS}): "
+                     f"the synthetic share is compared with {p0:.3f} (its pairs plus {MIN_PAIRS} at 0.5)")
+    res.warn_if(p < ALPHA_STEREOTYPE and res.value >= MIN_AMPLIFICATION_SPARSE,
+                f"the pro-stereotyped share {r['share']:.3f} over {r['pairs']} pairs is beyond it "
+                f"(binomial p {p:.2g})")
+    return res
 
 
 def _word_association(data: AuditData, lex: dict[str, Any], hs: B.LexiconHits, hr: B.LexiconHits,
