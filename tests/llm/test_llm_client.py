@@ -15,6 +15,7 @@ from tether.errors import (
     BudgetExceededError,
     ConfigError,
     ErrorRateExceededError,
+    LLMError,
     LLMRateLimitError,
     LLMResponseError,
     LLMTimeoutError,
@@ -487,3 +488,31 @@ def test_backoff_is_jittered_exponential_within_its_bounds(caplog) -> None:
     assert delays == [expected.uniform(0, b) for b in (0.04, 0.08, 0.1, 0.1, 0.1)]  # seeded: reproducible
     slept = [float(m) for m in re.findall(r"retry \d+ in ([0-9.]+)s", caplog.text)]
     assert slept == [round(v, 2) for v in delays]  # what was drawn is what the client waited
+
+
+class Buggy(Backend):
+    """A backend that raises what no backend should: a bug, not a provider error."""
+
+    identity = "local:buggy"
+
+    async def call(self, request: LLMRequest) -> LLMResponse:
+        text = request.messages[-1].content
+        if text.startswith("bad"):
+            raise TypeError("usage.prompt_tokens must be an int, got 'many'")
+        return LLMResponse(texts=[text.upper()], finish_reasons=["stop"])
+
+
+def test_an_unexpected_backend_error_fails_its_request_and_frees_its_slot() -> None:
+    """Before, only TimeoutError, TransientError and TetherError gave the concurrency slot
+    back: after `concurrency` such failures every later request waited for ever."""
+    client = open_client(LLMConfig(model="buggy", concurrency=2, max_retries=0, error_rate_threshold=1.0),
+                         backend=Buggy())
+    prompts = [f"bad {i}" for i in range(4)] + [f"ok {i}" for i in range(6)]
+
+    async def go():  # noqa: ANN202
+        return await asyncio.wait_for(_gather(client, prompts), timeout=10)
+
+    out = run(go())
+    bad, good = out[:4], out[4:]
+    assert all(isinstance(e, LLMError) and "TypeError" in str(e) and "must be an int" in str(e) for e in bad)
+    assert [r.text for r in good] == [f"OK {i}" for i in range(6)]

@@ -380,6 +380,21 @@ class LLMClient:
                 if self._stopped is not None and not exc.aborts_run:
                     raise self._stopped from exc
                 raise
+            except BaseException as exc:  # a bug in a backend, or the task cancelled: the slot goes back
+                st.limiter.release()
+                if st.tpm is not None:
+                    st.tpm.settle(est, 0)
+                if not isinstance(exc, Exception):
+                    raise
+                bug: LLMError = LLMResponseError(
+                    f"llm {self.name} ({self.model_identity}): the backend failed unexpectedly: "
+                    f"{type(exc).__name__}: {self._redact(str(exc))}",
+                    hint="this request failed alone (on_error decides its record); if every request fails, "
+                         "check the backend's settings (base_url, model)")
+                self._record_outcome(False, step, bug)
+                if self._stopped is not None:
+                    raise self._stopped from bug
+                raise bug from exc
             else:
                 st.limiter.release()
                 st.limiter.on_success()
