@@ -6,12 +6,15 @@ with a ``register(app)`` function, found at start-up.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import pkgutil
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -134,19 +137,37 @@ def _load_commands() -> None:
             module.register(app)
 
 
+def _interrupted(signum: int) -> NoReturn:
+    """One line, and the shell's exit code for the signal (130 for SIGINT, 143 for SIGTERM)."""
+    what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+    err_console.print(f"{what}: the run stopped; rerun the same command to resume")
+    sys.exit(128 + int(signum))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the app and turns tether errors into one line and an exit code."""
+    """Entry point: runs the app and turns tether errors into one line and an exit code.
+
+    SIGTERM is turned into the interruption SIGINT makes (the running step is cancelled, the
+    manifest says ``interrupted``), and either exits with 128 + the signal's number, never 0:
+    ``tether run && upload`` must not ship a partial dataset."""
     _load_commands()
+    got: dict[str, int] = {}
+
+    def on_term(signum: int, frame: object) -> None:
+        got["signal"] = signum
+        signal.raise_signal(signal.SIGINT)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except TetherError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc.message}", markup=True, soft_wrap=True)
         if exc.hint:
             err_console.print(f"[dim]hint:[/dim] {exc.hint}", markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted: rerun the same command to resume")
-        sys.exit(130)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _interrupted(got.get("signal", signal.SIGINT))
     except SystemExit:
         raise
     except Exception as exc:
@@ -155,9 +176,11 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(2)
         if type(exc).__name__ == "Abort":
-            sys.exit(130)
+            _interrupted(got.get("signal", signal.SIGINT))
         raise
-    sys.exit(0)
+    if got or rc == 130:  # click returns Abort's 130 instead of raising it without standalone mode
+        _interrupted(got.get("signal", signal.SIGINT))
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

@@ -172,7 +172,9 @@ class Runner:
             manifest.data["status"] = "done"
             self._post_run(manifest)
         except BaseException as exc:
-            manifest.data["status"] = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+            # Ctrl-C reaches the run as the cancellation of its task (asyncio.run's SIGINT handler)
+            stopped = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+            manifest.data["status"] = "interrupted" if stopped else "failed"
             manifest.data["error"] = type(exc).__name__
             manifest.data["llm"] = self._llm_usage(resources, manifest)
             raise
