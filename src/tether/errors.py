@@ -14,7 +14,9 @@ The tree::
     │   ├── BudgetExceededError a cost or token budget was reached; the run can be resumed
     │   └── ErrorRateExceededError  too many failures; the run stops, resumable
     ├── AuditGateError          exit 5: an audit gate failed
-    └── StepError               a step failed on a record and its on_error policy is "raise"
+    ├── StepError               a step failed on a record and its on_error policy is "raise"
+    └── RunStateError           exit 3: the run directory's own state (its cache) is broken;
+                                the run stops, no record is quarantined for it
 
 Every error carries a one-line message and, where one helps, a ``hint`` saying what to do.
 The CLI prints ``error: MESSAGE`` and ``hint: HINT`` and exits with ``exit_code``.
@@ -120,6 +122,14 @@ class AuditGateError(TetherError):
     exit_code = 5
 
 
+class RunStateError(TetherError):
+    """The run directory's own state is unusable (a corrupt ``cache.sqlite``): an environment
+    fault, not a record's, so the run stops whatever ``on_error`` says."""
+
+    exit_code = 3
+    aborts_run = True
+
+
 class StepError(TetherError):
     """A step failed on a record and its ``on_error`` policy is ``raise``."""
 
@@ -152,6 +162,7 @@ __all__ = [
     "LLMTimeoutError",
     "RecordError",
     "ReplayMissError",
+    "RunStateError",
     "StepError",
     "TetherError",
 ]

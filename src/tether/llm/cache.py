@@ -19,9 +19,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from tether.errors import RunStateError
 from tether.llm.types import LLMRequest, LLMResponse
 from tether.records import canonical_json
 
@@ -39,27 +41,44 @@ def _response_json(response: LLMResponse) -> str:
     return canonical_json(response.model_dump(mode="json", exclude={"cached", "request_hash"}))
 
 
+@contextmanager
+def _guard(path: Path) -> Iterator[None]:
+    """SQLite's errors as one clear RunStateError: a broken cache is the run's fault, never a
+    record's, so no record is quarantined for it (the step's on_error does not apply)."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:  # corrupt file, not a database, disk I/O, locked
+        raise RunStateError(
+            f"the LLM response cache {path} is unusable: {exc}",
+            hint=f"move {path.name} aside (the answers it holds will be asked again) and rerun, "
+                 "or free the disk / stop the other process holding it",
+        ) from exc
+
+
 class ResponseCache:
-    """A persistent map from request key to response, safe to share across threads."""
+    """A persistent map from request key to response, safe to share across threads.
+
+    Every SQLite error is raised as :class:`RunStateError`, which stops the run."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
-            " request TEXT NOT NULL, response TEXT NOT NULL, prompt_tokens INTEGER DEFAULT 0,"
-            " completion_tokens INTEGER DEFAULT 0, created_at REAL, hits INTEGER DEFAULT 0)"
-        )
-        self._db.commit()
+        with _guard(self.path):
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
+                " request TEXT NOT NULL, response TEXT NOT NULL, prompt_tokens INTEGER DEFAULT 0,"
+                " completion_tokens INTEGER DEFAULT 0, created_at REAL, hits INTEGER DEFAULT 0)"
+            )
+            self._db.commit()
         self._pending_hits: dict[str, int] = {}
         self._closed = False
 
     def get(self, key: str) -> LLMResponse | None:
-        with self._lock:
+        with self._lock, _guard(self.path):
             row = self._db.execute(f"SELECT response FROM {TABLE} WHERE key=?", (key,)).fetchone()
             if row is None:
                 return None
@@ -79,7 +98,7 @@ class ResponseCache:
             response.usage.completion_tokens,
             time.time(),
         )
-        with self._lock:
+        with self._lock, _guard(self.path):
             self._db.execute(
                 f"INSERT OR REPLACE INTO {TABLE} (key, model, request, response, prompt_tokens,"
                 " completion_tokens, created_at, hits) VALUES (?,?,?,?,?,?,?,0)",
@@ -100,7 +119,7 @@ class ResponseCache:
 
     def spent(self, model_identity: str) -> tuple[int, int]:
         """Prompt and completion tokens of every answer stored for ``model_identity``."""
-        with self._lock:
+        with self._lock, _guard(self.path):
             row = self._db.execute(
                 f"SELECT COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0) FROM {TABLE}"
                 " WHERE model=?",
@@ -110,7 +129,7 @@ class ResponseCache:
 
     def stats(self) -> dict[str, Any]:
         """Entries, hits and tokens, in total and by model."""
-        with self._lock:
+        with self._lock, _guard(self.path):
             self._flush_hits()
             rows = self._db.execute(
                 f"SELECT model, COUNT(*), SUM(hits), SUM(prompt_tokens), SUM(completion_tokens),"
@@ -135,7 +154,7 @@ class ResponseCache:
 
     def iter_entries(self, model: str | None = None) -> Iterator[dict[str, Any]]:
         """Every stored answer as ``{key, model, request, response, created_at}`` (replay format)."""
-        with self._lock:
+        with self._lock, _guard(self.path):
             if model is None:
                 rows = self._db.execute(
                     f"SELECT key, model, request, response, created_at FROM {TABLE} ORDER BY created_at, key"
@@ -151,14 +170,15 @@ class ResponseCache:
                    "created_at": created}
 
     def __len__(self) -> int:
-        with self._lock:
+        with self._lock, _guard(self.path):
             return int(self._db.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
-            self._flush_hits()
+            with suppress(sqlite3.DatabaseError):  # a broken cache was reported where it was used
+                self._flush_hits()
             self._db.close()
             self._closed = True
 
