@@ -516,3 +516,20 @@ def test_an_unexpected_backend_error_fails_its_request_and_frees_its_slot() -> N
     bad, good = out[:4], out[4:]
     assert all(isinstance(e, LLMError) and "TypeError" in str(e) and "must be an int" in str(e) for e in bad)
     assert [r.text for r in good] == [f"OK {i}" for i in range(6)]
+
+
+def test_a_key_echoed_in_a_long_error_body_is_masked_before_the_cut(monkeypatch) -> None:
+    """The server's error detail is cut to 300 characters; cut first and masked after, a key
+    that straddled the cut kept its first characters in the message."""
+    key = "sk-live-" + "q7W2" * 12
+    monkeypatch.setenv("TETHER_TEST_KEY", key)
+    pad = "x" * 275  # 15 characters of the key fall before the cut at 300
+
+    def answer(req):  # noqa: ANN001, ANN202
+        return {"status": 400, "body": {"error": {"message": f"{pad} bad key {key} in request"}}}
+
+    with FakeOpenAIServer(answer) as srv:
+        client = _client(srv, api_key_env="TETHER_TEST_KEY", max_retries=0)
+        (res,) = run(_gather(client, ["k"]))
+    text = f"{res} {getattr(res, 'hint', '')}"
+    assert "sk-live-q7W2" not in text and key[:8] not in text, text

@@ -92,10 +92,15 @@ class OpenAIBackend(Backend):
         self.native_structured = self._native
 
     def redact(self, text: str) -> str:
+        """``text`` with the API key masked, and any start of it (8+ characters) that a cut
+        left behind: callers mask before they shorten, and this catches the rest."""
         if self._key is not None:
             secret = self._key.get_secret_value()
             if secret:
                 text = text.replace(secret, "***")
+                for k in range(len(secret) - 1, 7, -1):
+                    if secret[:k] in text:
+                        text = text.replace(secret[:k], "***")
         return text
 
     def _http(self) -> httpx.AsyncClient:
@@ -144,7 +149,8 @@ class OpenAIBackend(Backend):
             raise TransientError(f"time-out talking to {self.url} ({type(exc).__name__})", kind="timeout") from None
         except httpx.TransportError as exc:
             raise TransientError(
-                f"connection to {self.url} failed: {type(exc).__name__}: {short(str(exc), 120)}", kind="connection"
+                f"connection to {self.url} failed: {type(exc).__name__}: {short(self.redact(str(exc)), 120)}",
+                kind="connection"
             ) from None
         status = r.status_code
         if status == 200:
@@ -152,10 +158,11 @@ class OpenAIBackend(Backend):
                 data = json.loads(content)
             except ValueError:
                 raise TransientError(
-                    f"the server's body is not JSON: {short(content.decode('utf-8', 'replace'), 80)!r}", kind="bad_body"
+                    f"the server's body is not JSON: {short(self.redact(content.decode('utf-8', 'replace')), 80)!r}",
+                    kind="bad_body"
                 ) from None
             return parse_completion(data, request.n)
-        detail = self.redact(short(_error_detail(content), 300))
+        detail = short(self.redact(_error_detail(content)), 300)  # mask first: a cut could split the key
         if status == 429:
             raise TransientError(f"429 rate limited: {detail}", kind="rate_limit", retry_after=parse_retry_after(r.headers))
         if status in (408, 409) or status >= 500:
