@@ -46,3 +46,23 @@ def test_curation_pipeline_run(tmp_path):
     assert m_dedup["stats"]["cluster_list"] == by["dedup"]["stats"]["cluster_list"]
     data = [json.loads(x) for x in (tmp_path / "run" / "dataset" / "data.jsonl").read_text().splitlines()]
     assert any(d["response"] == "Write to <EMAIL_ADDRESS> today." for d in data)
+
+
+def test_a_step_that_keeps_nothing_is_flagged_with_its_reasons(tmp_path, caplog):
+    """A filter that rejects every record used to pass silently: the run went on and exported
+    nothing. Now the step's manifest entry and the log name it and its top reasons."""
+    import logging
+
+    rows = [{"text": f"short {i}"} for i in range(5)]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pipe = Pipeline.from_dict({
+        "steps": [{"read": {"path": "t.jsonl"}}, {"length_filter": {"min_words": 10}}],
+    }, base_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="tether.pipeline.runner"):
+        result = pipe.run(tmp_path / "run")
+    step = next(s for s in result.steps if s["name"] == "length_filter")
+    assert step["counts"]["out"] == 0
+    assert "kept none of its 5 records" in step["warning"] and "too_short (5)" in step["warning"]
+    assert any("length_filter kept none" in r.getMessage() for r in caplog.records)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert "too_short (5)" in next(s for s in manifest["steps"] if s["name"] == "length_filter")["warning"]

@@ -261,7 +261,10 @@ class Runner:
                       "llm_usage_by_client": usage, "llm_attempts": fields.get("llm_attempts", [])})
         status = "resumed" if resumed else "ran"
         self.progress.step_finished(step.instance_name, status, counts, seconds)
-        return {**base, "status": status, "counts": counts, "seconds": seconds, "stats": stats, **fields}
+        info = {**base, "status": status, "counts": counts, "seconds": seconds, "stats": stats, **fields}
+        if counts.get("in", 0) > 0 and counts.get("out", 0) == 0:
+            info["warning"] = _kept_nothing(step.instance_name, store, counts)
+        return info
 
     @staticmethod
     def _usage_fields(usage: ByClient, attempts: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -356,5 +359,24 @@ def run_in_memory(steps: list[Step], records: list[Record] | None = None, *, see
 
     return asyncio.run(go())
 
+
+
+def _kept_nothing(name: str, store: Any, counts: dict[str, int]) -> str:
+    """Warn (and return the line) that a step kept none of its records, with its top reasons:
+    a pipeline that rejects everything should not look like a run that went well."""
+    from collections import Counter
+
+    from tether.pipeline.rundir import QUARANTINE, REJECTED
+
+    reasons: Counter[str] = Counter()
+    for kind, col in ((REJECTED, "reject_reason"), (QUARANTINE, "error_type")):
+        for table in store.iter_tables(kind):
+            if col in table.column_names:
+                reasons.update(str(v)[:80] for v in table.column(col).to_pylist())
+    top = ", ".join(f"{r} ({n})" for r, n in reasons.most_common(3)) or "none recorded"
+    line = (f"step {name} kept none of its {counts.get('in', 0)} records (rejected {counts.get('rejected', 0)}, "
+            f"quarantined {counts.get('quarantined', 0)}); top reasons: {top}")
+    log.warning("%s", line)
+    return line
 
 __all__ = ["RunResult", "Runner", "check_columns", "run_in_memory"]
