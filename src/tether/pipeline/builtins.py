@@ -32,9 +32,14 @@ class Select(MapStep):
         return set(self.keep or []) | set(self.rename)
 
     def output_columns(self) -> set[str]:
-        return set(self.rename.values()) | set(self.keep or [])
+        if self.keep is None:
+            return {new for old, new in self.rename.items() if old not in self.drop}
+        return {self.rename.get(k, k) for k in self.keep if k not in self.drop}
 
     def removed_columns(self) -> set[str]:
+        # with keep, every column not kept goes: the records hold only output_columns()
+        if self.keep is not None:
+            return {"*"}
         return set(self.drop) | set(self.rename)
 
     def map(self, record: Record, ctx: StepContext) -> Record:
