@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tether.embed.config import EmbedderConfig
 from tether.errors import ConfigError
 from tether.llm.config import LLMConfig
 from tether.pipeline.registry import get_step_class, load_plugins
+from tether.pipeline.rundir import name_problem
 from tether.pipeline.step import Step
 
 
@@ -55,6 +56,15 @@ class PipelineConfig(BaseModel):
     card: dict[str, Any] | None = None
     """What the dataset card states that a run cannot know (license, intended use); see lineage.md."""
 
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, v: str) -> str:
+        # the run directory defaults to runs/NAME
+        problem = name_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
 
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
@@ -81,7 +91,8 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> ConfigErr
     else:
         got = err.get("input")
         got_s = repr(got) if not isinstance(got, dict) else "a mapping"
-        msg = f"bad value for '{path}': {err['msg']} (got {got_s})"
+        text = str(err["msg"]).removeprefix("Value error, ")
+        msg = f"bad value for '{path}': {text} (got {got_s})"
         hint = None
     more = len(exc.errors()) - 1
     if more:
@@ -110,6 +121,13 @@ def build_steps(config: PipelineConfig) -> list[Step]:
         except ValidationError as exc:
             raise format_validation_error(exc, prefix=f"steps[{i}].{type_name}") from None
         name = step.instance_name
+        problem = name_problem(name)
+        if problem is not None:
+            field = f"steps[{i}].{type_name}.name"
+            raise ConfigError(
+                f"bad value for '{field}': {problem}",
+                hint=f"rename the step, e.g. name: {_tidy_name(name, type_name)}",
+            )
         if name in seen:
             if step.name is not None:
                 raise ConfigError(f"steps[{i}]: step name '{name}' is used twice", hint="give each step a unique name")
@@ -119,6 +137,14 @@ def build_steps(config: PipelineConfig) -> list[Step]:
             seen[name] = 1
         steps.append(step)
     return steps
+
+
+def _tidy_name(name: str, fallback: str) -> str:
+    """A usable step name close to ``name``, for the hint."""
+    import re
+
+    tidy = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:100]
+    return tidy if name_problem(tidy) is None else (fallback if name_problem(fallback) is None else "step1")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

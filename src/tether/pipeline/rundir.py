@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,19 @@ from tether.pipeline.step import Outcome
 from tether.records import QUARANTINE_COLUMNS, REJECT_COLUMNS, Record, concat_tables, to_table
 
 KEPT, REJECTED, QUARANTINE = "kept", "rejected", "quarantine"
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+NAME_RULE = "letters, digits, '_', '-' and '.', starting with a letter or digit, at most 100 characters"
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a folder of the run directory (None when it can): step and
+    pipeline names become folder names, so one that could reach outside the run directory
+    (``../x``, ``a/b``, an absolute path) is refused."""
+    if _NAME.fullmatch(name):
+        return None
+    return f"{name!r} cannot name a folder in the run directory: use {NAME_RULE}"
 
 
 def _part(i: int) -> str:
@@ -195,6 +209,9 @@ class RunDir:
         return self.root / "steps"
 
     def step_dir(self, index: int, name: str) -> Path:
+        problem = name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"step name {problem}", hint="rename the step with name: on it")
         return self.steps / f"{index:02d}-{name}"
 
     def store(self, index: int, name: str) -> StepStore:
@@ -255,4 +272,4 @@ class RunDir:
             os.close(fd)
 
 
-__all__ = ["KEPT", "QUARANTINE", "QUARANTINE_COLUMNS", "REJECTED", "REJECT_COLUMNS", "RunDir", "StepStore"]
+__all__ = ["KEPT", "NAME_RULE", "QUARANTINE", "QUARANTINE_COLUMNS", "REJECTED", "REJECT_COLUMNS", "RunDir", "StepStore", "name_problem"]
