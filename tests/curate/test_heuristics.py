@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 from curate_helpers import run_step
@@ -19,8 +21,17 @@ from tether.curate import (
     text_ratios,
     truncation_reason,
 )
-from tether.curate.heuristics import dup_ngram_char_frac, top_ngram_char_frac
+from tether.curate.heuristics import SHORT_TEXT_WORDS, dup_ngram_char_frac, top_ngram_char_frac
 from tether.records import new_record
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ANSWER_FILES = ["alpaca_eval/gpt4o.jsonl", "alpaca_eval/claude_verbose.jsonl", "alpaca_eval/qwen_1_8b.jsonl",
+                "code_alpaca/code_alpaca_300.jsonl"]
+
+
+def _answers(name: str) -> list[str]:
+    with open(DATA / name, encoding="utf-8") as f:
+        return [json.loads(line)["output"] for line in f]
 
 WORDS = ["river", "stone", "garden", "window", "market", "pencil", "summer", "orange", "castle", "doctor", "engine", "planet", "silver", "forest", "bridge", "candle", "rocket", "island", "letter", "mirror", "thunder", "valley", "spider", "coffee", "blanket", "harbor", "violin", "wizard", "ladder", "cactus"]
 
@@ -60,6 +71,83 @@ def test_gopher_ngram_fractions_closed_form():
     words = ["a", "b", "c", "d", "e", "a", "b", "c", "d", "e"]
     assert dup_ngram_char_frac(words, 5, 19) == pytest.approx(5 / 19)  # "abcde" repeats once
     assert dup_ngram_char_frac(["a", "b", "c", "d", "e", "f"], 5, 11) == 0.0
+
+
+def test_top_ngram_counts_only_repeated_ngrams():
+    # every 2-gram distinct: the most frequent one covers no repetition
+    for text in ("The capital of Australia is Canberra.", "starter smells pleasantly sour, like yogurt or green apples.",
+                 "Hello world"):
+        assert top_ngram_char_frac(text.split(), 2, len(text)) == 0.0
+        assert repetition_stats(text)["top_2"] == 0.0
+    # overlapping occurrences count once: never more than the whole text
+    zeros = "arr = [" + ", ".join(["0"] * 24) + "]"
+    assert 0.5 < top_ngram_char_frac(zeros.split(), 2, len(zeros)) <= 1.0
+    assert top_ngram_char_frac(["the", "the", "the", "the"], 2, 15) == pytest.approx(14 / 15)  # 2 of 3 overlapping
+    # the short-text rule's counts
+    assert top_ngram_char_frac(["a", "b", "c", "a", "b"], 2, 9, min_count=3) == 0.0
+    assert dup_ngram_char_frac(["a", "b", "c", "d", "e", "a", "b", "c", "d", "e"], 5, 19, min_hits=2) == 0.0
+
+
+def test_repetition_filter_passes_real_short_answers():
+    # real model answers (AlpacaEval: GPT-4o, Claude 2.1, Qwen1.5-1.8B; Code Alpaca) under
+    # Gopher's 50-word document minimum: 285 of 290 pass (98.3%; 92 before); the 5 rejected are code or
+    # lists that do repeat ("arr = [0, 0, 0, ...]", "5 --> 3 --> 1 / 5 --> 3 --> 4 ...")
+    short = [t for name in ANSWER_FILES for t in _answers(name) if len(t.split()) < SHORT_TEXT_WORDS]
+    assert len(short) >= 280
+    out = run_step(RepetitionFilter(), [new_record({"text": t}) for t in short])
+    rate = len(out.kept) / len(short)
+    print(f"real short answers kept: {len(out.kept)}/{len(short)} = {rate:.3f}")
+    assert rate >= 0.97
+    assert all(r["repetition_filter__short_text"] for r in out.kept)
+    # one-line answers of up to 25 words: 78 of 78 pass (before counting only repeated
+    # n-grams, 60 of them were rejected, most on a top 2-gram seen once)
+    sentences = [t for t in short if len(t.split()) <= 25 and "\n" not in t]
+    out = run_step(RepetitionFilter(), [new_record({"text": t}) for t in sentences])
+    assert len(sentences) >= 20 and len(out.rejected) <= 1, [r["text"] for r, _ in out.rejected]
+
+
+@pytest.mark.parametrize(("name", "min_rate"), [("alpaca_eval/gpt4o.jsonl", 0.95),
+                                                ("alpaca_eval/claude_verbose.jsonl", 0.97),
+                                                ("code_alpaca/code_alpaca_300.jsonl", 0.97)])
+def test_repetition_filter_pass_rate_on_real_answers(name, min_rate):
+    # all answers, any length (measured: GPT-4o 156/160, Claude 160/160, Code Alpaca 295/300;
+    # GPT-4o's 4 are Markdown with repeated fences and speaker labels). Qwen1.5-1.8B, which
+    # loops, keeps 119/160: its rejected answers repeat whole passages.
+    texts = _answers(name)
+    out = run_step(RepetitionFilter(), [new_record({"text": t}) for t in texts])
+    rate = len(out.kept) / len(texts)
+    print(f"{name}: kept {len(out.kept)}/{len(texts)} = {rate:.3f}")
+    assert rate >= min_rate
+
+
+def test_repetition_filter_rejects_degenerate_short_and_long():
+    rnd = random.Random(7)
+    real = [t for t in _answers("alpaca_eval/gpt4o.jsonl") + _answers("code_alpaca/code_alpaca_300.jsonl")
+            if 3 <= len(t.split()) <= 30 and "\n" not in t]
+    sentences = rnd.sample(real, 20)
+    paragraphs = [p for t in _answers("alpaca_eval/claude_verbose.jsonl") for p in t.split("\n\n") if len(p.split()) >= 15]
+    degenerate = [" ".join(["the"] * k) for k in (4, 6, 12, 40, 120)]
+    degenerate += [" ".join([s] * 5) for s in sentences]  # a sentence said five times, one line
+    degenerate += ["\n".join([s] * 5) for s in sentences[:5]]  # ... on five lines
+    degenerate += ["\n\n".join([p] * 3) for p in rnd.sample(paragraphs, 10)]  # a looping paragraph
+    loops = []
+    for s in sentences[:10]:  # an answer that starts well, then loops on a phrase
+        phrase = " ".join(rnd.choice(WORDS) for _ in range(6))
+        loops.append(s + " " + " ".join([phrase] * 5))
+    degenerate += loops
+    out = run_step(RepetitionFilter(), [new_record({"text": t}) for t in degenerate])
+    missed = [r["text"][:80] for r in out.kept]
+    print(f"degenerate rejected: {len(out.rejected)}/{len(degenerate)}")
+    assert not missed
+    assert any(r["repetition_filter__short_text"] for r, _ in out.rejected)
+    assert any(not r["repetition_filter__short_text"] for r, _ in out.rejected)
+
+
+def test_repetition_filter_short_rule_can_be_switched_off():
+    text = "A variable is a named location in memory that stores values that can be changed."
+    text += " A constant is a named location in memory that stores a fixed value."
+    assert run_step(RepetitionFilter(), [new_record({"text": text})]).kept
+    assert run_step(RepetitionFilter(short_text_words=0), [new_record({"text": text})]).rejected
 
 
 def test_text_ratios_closed_form():
