@@ -39,3 +39,12 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+RAW_HEAD = 1024
+"""How much of a record too large (or too deep) to keep whole its bad row's ``raw`` holds."""
+
+
+def text_head(text: str, limit: int = RAW_HEAD) -> str:
+    """``text`` cut to its first ``limit`` characters (with ``...`` when cut)."""
+    return text if len(text) <= limit else text[:limit] + "..."

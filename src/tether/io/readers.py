@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tether.errors import InputError, RecordError
+from tether.io._private import text_head
 
 Format = Literal["auto", "jsonl", "json", "parquet", "csv", "documents", "hf"]
 DOC_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
@@ -96,6 +97,15 @@ def read_jsonl(path: Path) -> Iterator[Row]:
             seen = True
             try:
                 obj = json.loads(line)
+            except RecursionError:
+                err = RecordError(
+                    "nested too deeply to parse",
+                    where=where,
+                    raw=text_head(line),
+                    hint="flatten the record, or set on_error: quarantine on the read step to set it aside",
+                )
+                yield Row(None, where, err, err.raw)
+                continue
             except json.JSONDecodeError as exc:
                 err = RecordError(
                     f"invalid JSON ({exc.msg} at column {exc.colno})",
@@ -127,6 +137,8 @@ def read_json(path: Path) -> Iterator[Row]:
         ) from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InputError(f"{path}: the JSON is nested too deeply to parse", hint="flatten the records") from None
     except json.JSONDecodeError as exc:
         if "\n" in text.strip() and text.lstrip().startswith("{"):
             yield from read_jsonl(path)  # a .json file that is really JSON Lines

@@ -10,14 +10,56 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field, PrivateAttr, field_validator
 
 from tether.errors import InputError, RecordError
-from tether.io._private import file_sha256
+from tether.io._private import file_sha256, text_head
 from tether.io.readers import DOC_SUFFIXES, Format, Row, detect_format, read_rows
 from tether.pipeline.registry import register
 from tether.pipeline.step import Outcome, SourceStep, Verdict
-from tether.records import ORIGIN_REAL, new_record
+from tether.records import ID, LINEAGE, ORIGIN_REAL, canonical_json, new_record
 
 if TYPE_CHECKING:
     from tether.pipeline.context import StepContext
+
+#: Input columns whose names tether's own columns use, and the names they are kept under.
+RESERVED = {ID: "source_id", LINEAGE: "source_lineage"}
+#: The deepest nesting of lists and objects a record may have (Parquet cannot read back
+#: much deeper: about 50 levels of lists).
+MAX_DEPTH = 32
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """The nesting depth of ``value`` (a scalar is 0), counted without recursion and only as
+    far as ``limit + 1``: a deeper value returns ``limit + 1``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            children: Any = v.values()
+        elif isinstance(v, (list, tuple)):
+            children = v
+        else:
+            continue
+        d += 1
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        stack.extend((c, d) for c in children)
+    return deepest
+
+
+def _id_text(value: Any) -> str:
+    return value if isinstance(value, str) else canonical_json(value)
+
+
+def _raw_text(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def _prefix(data: dict[str, Any] | None) -> str | None:
+    """The start of an oversized record's text, for its quarantine row."""
+    if data is None:
+        return None
+    return text_head(_raw_text(data))
 
 
 @register
@@ -46,7 +88,8 @@ class Read(SourceStep):
     require: list[str] = Field(default_factory=list)
     """Columns every record must have (non-null); a record without one is a bad row."""
     id_field: str | None = None
-    """Use this column as the record id instead of a derived one."""
+    """Use this column as the record id instead of a derived one (any type; a non-string
+    value becomes its JSON text). The input's own ``id`` column is kept as ``source_id``."""
     max_record_bytes: int = 1_000_000
     """A record whose JSON is larger than this is a bad row."""
     limit: int | None = Field(None, ge=1)
@@ -111,19 +154,47 @@ class Read(SourceStep):
         out = {mapping.get(k, k): v for k, v in data.items()}
         if self.columns is not None:
             out = {k: out.get(k) for k in self.columns}
+        # the input's id and lineage are data: they never replace tether's own
+        for name, kept_as in RESERVED.items():
+            if name in out:
+                out[kept_as] = out.pop(name)
         return out
+
+    @staticmethod
+    def _col(name: str) -> str:
+        """Where a column named as the input has it lives after shaping."""
+        return RESERVED.get(name, name)
+
+    def _clash(self, data: dict[str, Any]) -> str | None:
+        mapping = self._mapping()
+        names = {mapping.get(k, k) for k in data}
+        if self.columns is not None:
+            names &= set(self.columns)
+        for name, kept_as in RESERVED.items():
+            if name in names and kept_as in names:
+                return name
+        return None
 
     def _make(self, row: Row) -> dict[str, Any]:
         assert row.data is not None
+        clash = self._clash(row.data)
+        if clash is not None:
+            kept_as = RESERVED[clash]
+            raise RecordError(
+                f"the record has both '{clash}' and '{kept_as}'; tether keeps an input's '{clash}' as "
+                f"'{kept_as}'",
+                where=row.where,
+                field=clash,
+                hint=f"rename one on the read step, e.g. rename: {{{clash}: input_{clash}}}",
+            )
         data = self._shape(row.data)
         for col in self.require:
-            if data.get(col) is None:
+            if data.get(self._col(col)) is None:
                 have = ", ".join(sorted(data)) or "no columns"
                 raise RecordError(
                     f"missing required column '{col}' (the record has: {have})",
                     where=row.where,
                     field=col,
-                    raw=json.dumps(row.data, ensure_ascii=False, default=str),
                     hint="map a column to it with text_field: or rename:",
                 )
         size = row.size if row.size is not None else len(json.dumps(data, ensure_ascii=False, default=str).encode())
@@ -131,14 +202,23 @@ class Read(SourceStep):
             raise RecordError(
                 f"record is {size} bytes, over max_record_bytes={self.max_record_bytes}",
                 where=row.where,
-                raw=None,
+                raw=_prefix(row.data),
                 hint="raise max_record_bytes on the read step, or split the record",
             )
+        for col, value in data.items():
+            if nesting_depth(value, MAX_DEPTH) > MAX_DEPTH:
+                raise RecordError(
+                    f"value nested more than {MAX_DEPTH} levels deep, over the limit of {MAX_DEPTH}",
+                    where=row.where,
+                    field=col,
+                    hint="flatten the value, or store it as a JSON string",
+                )
         rid = None
         if self.id_field:
-            if data.get(self.id_field) in (None, ""):
+            value = data.get(self._col(self.id_field))
+            if value in (None, ""):
                 raise RecordError(f"no id in column '{self.id_field}'", where=row.where, field=self.id_field)
-            rid = str(data[self.id_field])
+            rid = _id_text(value)
         return new_record(data, id=rid, origin=ORIGIN_REAL, step=self.instance_name, source=row.where,
                           run_id=self._run_id)
 
@@ -178,14 +258,17 @@ class Read(SourceStep):
                 except RecordError as exc:
                     if self.on_error == "raise":
                         raise
+                    raw = exc.raw if exc.raw is not None else row.raw
+                    if raw is None and row.data is not None:
+                        raw = _raw_text(row.data)  # a well-formed row refused as a whole (a repeated id)
                     bad = new_record(
-                        {"raw": exc.raw if exc.raw is not None else row.raw}, origin=ORIGIN_REAL,
-                        step=self.instance_name, source=row.where, run_id=ctx.run_id,
+                        {"raw": raw}, origin=ORIGIN_REAL, step=self.instance_name, source=row.where,
+                        run_id=ctx.run_id,
                     )
                     if self.on_error == "skip":
                         batch.rejected.append((bad, Verdict(False, "bad_input", None, {"error": exc.message})))
                     else:
-                        batch.quarantined.append((bad, exc, exc.raw))
+                        batch.quarantined.append((bad, exc, raw))
                 if len(batch.kept) + len(batch.rejected) + len(batch.quarantined) >= size:
                     yield batch
                     batch = Outcome()
