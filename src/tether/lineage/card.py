@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -30,7 +31,6 @@ from tether.lineage._private import (
     committed_parts,
     last_store,
     read_config,
-    read_json,
     step_entries,
 )
 from tether.pipeline.rundir import RunDir
@@ -195,6 +195,23 @@ def _gate_got(gate: dict[str, Any]) -> str:
     return f" ({gate['note']})" if gate.get("note") else ""
 
 
+def _read_report(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The audit report and, when it is there but cannot be read, why (``None`` when absent)."""
+    if not path.exists():
+        return None, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, f"{type(exc).__name__}: {exc.strerror or exc}"
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except ValueError as exc:
+        return None, f"invalid JSON: {exc}"
+    if not isinstance(data, dict):
+        return None, f"not a JSON object: a {type(data).__name__}"
+    return data, None
+
+
 def build_card(run: RunDir, manifest: dict[str, Any] | None = None) -> str:
     """The card's Markdown text for a run directory."""
     m = manifest if manifest is not None else run.read_manifest()
@@ -282,7 +299,7 @@ def build_card(run: RunDir, manifest: dict[str, Any] | None = None) -> str:
 
     # ---- audit
     out += ["## Audit scorecard", ""]
-    report = read_json(run.audit / "report.json")
+    report, unreadable = _read_report(run.audit / "report.json")
     metrics = _report_metrics(run, report)
     scorecard = (report or {}).get("scorecard")
     skipped = (report or {}).get("skipped")
@@ -297,6 +314,9 @@ def build_card(run: RunDir, manifest: dict[str, Any] | None = None) -> str:
         out += [_table(["family", "metric", "value", "higher is better", "status"],
                        [[e.get("family"), e.get("metric") or e.get("name"), _fmt(e.get("value")),
                          _fmt(e.get("higher_is_better")), _status(e.get("status"))] for e in metrics]), ""]
+    elif unreadable is not None:
+        out += [f"The audit report `audit/report.json` could not be read ({unreadable}); the audit's results "
+                "are unknown. Running the pipeline again audits the dataset again.", ""]
     elif report is None:
         error = m.get("audit_error")
         out += [f"The audit did not complete ({error}); the dataset's audit is missing." if error else
@@ -311,7 +331,9 @@ def build_card(run: RunDir, manifest: dict[str, Any] | None = None) -> str:
     out += ["## Known risks and limitations", ""]
     out += [f"- {r}" for r in [*card.known_limitations, *DEFAULT_RISKS]]
     out += [f"- The audit gate `{_gate_label(g)}` failed for this dataset{_gate_got(g)}." for g in failed]
-    if not metrics:
+    if unreadable is not None and not metrics:
+        out.append("- The audit report could not be read: its quality, diversity, privacy and bias are unknown.")
+    elif not metrics:
         out.append("- The dataset was not audited: its quality, diversity, privacy and bias are unmeasured.")
     out += ["", "## Intended use", ""]
     out += [card.intended_use or "Fine-tuning and evaluating language models, alongside real data. "

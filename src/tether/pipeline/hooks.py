@@ -137,6 +137,16 @@ def _raise_for_recorded_gates(summary: dict[str, Any]) -> None:
                              "since that audit)")
 
 
+def _readable(path: Path) -> bool:
+    """Whether ``path`` holds a JSON object (an audit report cut short or garbled is not one)."""
+    import json
+
+    try:
+        return isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        return False
+
+
 def after_run(config: PipelineConfig, run: RunDir, manifest: Manifest, base_dir: Path) -> None:
     """Audit the final dataset (when the config has an ``audit`` section) and write the card.
 
@@ -154,7 +164,7 @@ def after_run(config: PipelineConfig, run: RunDir, manifest: Manifest, base_dir:
         if config.audit is not None:
             fp = audit_fingerprint(config, manifest, base_dir)
             prior = state.get("audit") or {}
-            if prior.get("fingerprint") == fp and isinstance(prior.get("summary"), dict) and report.exists():
+            if prior.get("fingerprint") == fp and isinstance(prior.get("summary"), dict) and _readable(report):
                 audit_state = prior
                 manifest.data["audit"] = prior["summary"]
                 log.info("audit: up to date (dataset and audit config unchanged)")
