@@ -86,15 +86,41 @@ def test_429_honours_retry_after_and_lowers_concurrency() -> None:
         took = run(go())
         assert took >= 0.38  # waited the server's Retry-After, not the 0.01 s back-off
         st = next(iter(client._states.values()))[1]
-        assert st.limiter.limit == 4 and st.limiter.decreases == 1
+        assert st.limiter.decreases == 1 and st.limiter.limit == 5  # halved to 4, then one back for the answer
 
 
 def test_persistent_429_raises_rate_limit_error() -> None:
     with FakeOpenAIServer(fault=lambda r: "429", retry_after=0.0) as srv:
-        client = _client(srv, max_retries=2, error_window=50)
+        client = _client(srv, max_retries=0, max_rate_limit_retries=2, error_window=50)
         (res,) = run(_gather(client, ["x"]))
         assert isinstance(res, LLMRateLimitError)
-        assert len(srv.requests) == 3
+        assert len(srv.requests) == 3  # 429s have their own allowance: max_retries 0 does not stop them
+
+
+def test_time_queued_for_a_slot_is_not_part_of_the_total_timeout() -> None:
+    # one slot, answers take 0.15 s: the fifth request waits 0.6 s for its slot, longer than its
+    # whole total_timeout_s; queueing is not a failure, so every request is answered
+    with FakeOpenAIServer(delay=0.15) as srv:
+        client = _client(srv, concurrency=1, timeout_s=0.4, total_timeout_s=0.4, max_retries=0)
+        out = run(_gather(client, [f"q{i}" for i in range(5)]))
+        assert [getattr(r, "text", r) for r in out] == [f"echo: q{i}" for i in range(5)]
+        assert client.usage_report()["failed_calls"] == 0
+
+
+def test_a_hostile_server_is_outlasted_at_full_concurrency() -> None:
+    # every 5th request 429 (Retry-After 1 s), every 7th a 500, every 11th hangs 1 s, every 13th
+    # not JSON: every request is answered, with no failure, and the 429s do not hold the whole
+    # run to one request per pause (at one request in flight this job takes over 40 s)
+    faults = {"429": 5, "500": 7, "hang": 11, "malformed": 13}
+    with FakeOpenAIServer(every=faults, hang_s=1.0, retry_after=1.0) as srv:
+        client = _client(srv, concurrency=16, timeout_s=5.0)
+        t0 = time.monotonic()
+        out = run(_gather(client, [f"q{i}" for i in range(150)]))
+        took = time.monotonic() - t0
+        assert [getattr(r, "text", r) for r in out] == [f"echo: q{i}" for i in range(150)]
+        assert client.usage_report()["failed_calls"] == 0
+        assert srv.faults["429"] > 20 and srv.faults["hang"] > 10
+        assert took < 20.0, took
 
 
 def test_concurrency_cap_is_respected() -> None:

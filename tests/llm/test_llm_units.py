@@ -61,16 +61,23 @@ def test_aimd_halves_on_rate_limit_and_grows_back() -> None:
     lim.on_rate_limit()
     lim.on_rate_limit()
     assert lim.limit == 1  # never below one
-    for _ in range(1 + 2 + 3):  # additive: +1 after `limit` successes
+    for _ in range(3):  # additive: +1 after each success
         lim.on_success()
     assert lim.limit == 4
+    for _ in range(30):
+        lim.on_success()
+    assert lim.limit == 16  # never above the configured cap
     lim2 = AIMDLimiter(16, cooldown_s=60.0)
     lim2.on_rate_limit()
     lim2.on_rate_limit()  # a burst of 429s inside the cool-down counts once
     assert lim2.limit == 8
+    lim3 = AIMDLimiter(16, cooldown_s=0.0)
+    lim3.on_rate_limit(retry_after=60.0)
+    lim3.on_rate_limit()  # the server's Retry-After is the cool-down when it is longer
+    assert lim3.limit == 8
 
 
-def test_aimd_caps_in_flight_and_pauses() -> None:
+def test_aimd_caps_in_flight_and_a_429_pauses_no_one_else() -> None:
     async def go():
         lim = AIMDLimiter(2)
         peak = 0
@@ -84,13 +91,14 @@ def test_aimd_caps_in_flight_and_pauses() -> None:
 
         await asyncio.gather(*(job() for _ in range(10)))
         assert peak == 2 and lim.in_flight == 0
-        lim.on_rate_limit(retry_after=0.2)
+        lim.on_rate_limit(retry_after=5.0)
         t0 = time.monotonic()
-        await lim.acquire()
+        await lim.acquire()  # the request that got the 429 waits; others go on at once
         lim.release()
-        return time.monotonic() - t0
+        return time.monotonic() - t0, lim.limit
 
-    assert asyncio.run(go()) >= 0.19
+    took, limit = asyncio.run(go())
+    assert took < 0.5 and limit == 1
 
 
 def test_aimd_cancelled_waiter_does_not_leak_a_slot() -> None:

@@ -325,7 +325,7 @@ class LLMClient:
         if err.kind == "rate_limit":
             exc = LLMRateLimitError(
                 f"{what}: still rate-limited after {tries}: {msg}",
-                hint="lower concurrency or rpm/tpm, or raise max_retries",
+                hint="lower concurrency or rpm/tpm, or raise max_rate_limit_retries",
             )
         elif err.kind == "timeout":
             exc = LLMTimeoutError(
@@ -343,11 +343,19 @@ class LLMClient:
     async def _call(
         self, request: LLMRequest, st: _LoopState, *, record_id: str | None, step: str | None
     ) -> LLMResponse:
+        """One request: attempts and back-off until an answer, or a limit is reached.
+
+        ``total_timeout_s`` counts this request's own time (its attempts and the waits between
+        them), never the time it spends queued for a slot or a bucket: a request that was
+        never sent has not failed. A 429 is the server asking to wait; its retries are counted
+        apart (``max_rate_limit_retries``), so a busy server does not use up ``max_retries``.
+        """
         cfg = self.config
         await self._start_backend(st)
-        deadline = time.monotonic() + cfg.total_timeout_s
         est = estimate_tokens(request)
-        attempt = 0
+        spent = 0.0  # this request's own time: attempts and back-off
+        attempt = 0  # failed attempts other than 429
+        limited = 0  # 429s
         while True:
             self._check_stops()
             if st.rpm is not None:
@@ -361,10 +369,9 @@ class LLMClient:
                 st.limiter.release()
                 raise
             err: TransientError
+            budget = min(cfg.timeout_s, cfg.total_timeout_s - spent)
+            t_attempt = time.monotonic()
             try:
-                budget = min(cfg.timeout_s, deadline - time.monotonic())
-                if budget <= 0:
-                    raise TimeoutError
                 async with asyncio.timeout(budget):
                     resp = await self.backend.call(request)
             except TimeoutError:
@@ -403,25 +410,31 @@ class LLMClient:
                 self._record_outcome(True, step)
                 return resp
             # a failure a retry may fix
+            spent += time.monotonic() - t_attempt
             st.limiter.release()
             if st.tpm is not None:
                 st.tpm.settle(est, 0)
             if err.kind == "rate_limit":
                 self._rate_limited += 1
                 st.limiter.on_rate_limit(err.retry_after)
-            attempt += 1
+                limited += 1
+                over, k = limited > cfg.max_rate_limit_retries, limited
+            else:
+                attempt += 1
+                over, k = attempt > cfg.max_retries, attempt
             if err.retry_after is not None:
                 delay = min(err.retry_after, cfg.max_backoff_s)
             else:
-                # full jitter: uniform in [0, min(max_backoff_s, backoff_s * 2^(attempt-1))]
-                delay = self._jitter.uniform(0, min(cfg.max_backoff_s, cfg.backoff_s * 2 ** (attempt - 1)))
-            out_of_time = time.monotonic() + delay >= deadline
-            if attempt > cfg.max_retries or out_of_time:
-                if out_of_time and attempt <= cfg.max_retries:
+                # full jitter: uniform in [0, min(max_backoff_s, backoff_s * 2^(k-1))]
+                delay = self._jitter.uniform(0, min(cfg.max_backoff_s, cfg.backoff_s * 2 ** (k - 1)))
+            out_of_time = spent + delay >= cfg.total_timeout_s
+            if over or out_of_time:
+                if out_of_time and not over:
                     err = TransientError(
-                        f"{err} (total_timeout_s {cfg.total_timeout_s:g} reached)", kind=err.kind
+                        f"{err} (total_timeout_s {cfg.total_timeout_s:g} of this request's own attempts and"
+                        " waits reached)", kind=err.kind
                     )
-                final = self._fail(err, attempt, record_id)
+                final = self._fail(err, attempt + limited, record_id)
                 self._record_outcome(False, step, final)
                 if self._stopped is not None:
                     raise self._stopped from final
@@ -429,8 +442,10 @@ class LLMClient:
             for c in (self._total, self._counter(step)):
                 if c is not None:
                     c.retries += 1
-            log.debug("llm %s: %s; retry %d in %.2fs", self.name, short(self._redact(str(err))), attempt, delay)
+            log.debug("llm %s: %s; retry %d in %.2fs", self.name, short(self._redact(str(err))), attempt + limited,
+                      delay)
             await asyncio.sleep(delay)
+            spent += delay
 
     async def _generate_structured(
         self,

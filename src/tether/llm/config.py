@@ -55,9 +55,12 @@ class LLMConfig(BaseModel):
     timeout_s: float = Field(60.0, gt=0)
     """Hard wall-clock limit of one attempt (connect, send, wait, read)."""
     total_timeout_s: float = Field(300.0, gt=0)
-    """Hard wall-clock limit of one request, retries and back-off included."""
+    """Hard wall-clock limit of one request's own attempts and the waits between them; time
+    spent queued for a slot (behind the concurrency cap or a bucket) does not count."""
     max_retries: int = Field(5, ge=0)
-    """Retries after the first attempt on 429, 5xx, connection errors, time-outs, bad bodies."""
+    """Retries after the first attempt on 5xx, connection errors, time-outs, bad bodies."""
+    max_rate_limit_retries: int = Field(20, ge=0)
+    """Retries on 429 (the server asking to wait), counted apart from ``max_retries``."""
     backoff_s: float = Field(0.5, ge=0)
     """Base of the exponential back-off (full jitter), when the server gives no Retry-After."""
     max_backoff_s: float = Field(30.0, ge=0)

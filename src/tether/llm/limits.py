@@ -1,4 +1,4 @@
-"""Client-side limits: an AIMD concurrency cap, token buckets, a shared pause on 429.
+"""Client-side limits: an AIMD concurrency cap and token buckets.
 
 Written here rather than taken from a library (aiolimiter, for one): the concurrency cap must
 shrink and grow while requests are in flight (AIMD), and the tokens-per-minute bucket
@@ -16,9 +16,14 @@ import time
 
 class AIMDLimiter:
     """An asyncio semaphore whose size moves: halved on a rate-limit signal (at most once per
-    ``cooldown_s``), grown by one after each ``limit`` successes, between 1 and ``maximum``.
+    cool-down: ``cooldown_s``, or the server's Retry-After when longer), grown by one after
+    each success, between 1 and ``maximum``.
 
-    Also holds a pause: after a 429 with Retry-After, no new request starts before it ends.
+    A 429 pauses the request that got it (for its Retry-After), not every request: a server
+    that rate-limits a share of its requests whatever the load (a hostile or noisy one) would
+    otherwise hold the whole run to one request per pause, and one that is truly saturated
+    is answered by the halving. Growing back by one per success (not one per ``limit``
+    successes) brings the cap back within a few answers once the 429s stop.
     """
 
     def __init__(self, maximum: int, *, cooldown_s: float = 1.0) -> None:
@@ -27,39 +32,27 @@ class AIMDLimiter:
         self.in_flight = 0
         self.cooldown_s = cooldown_s
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._successes = 0
-        self._last_decrease = -1e9
-        self._pause_until = 0.0
+        self._next_decrease = -1e9
         self.decreases = 0
 
     async def acquire(self) -> None:
-        while True:
-            delay = self._pause_until - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue
-            if self.in_flight < self.limit and not self._waiters:
-                self.in_flight += 1
-                return
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
-            try:
-                await fut
-            except asyncio.CancelledError:
-                if fut.done() and not fut.cancelled():
-                    # we were handed a slot and then cancelled: pass it on
-                    self.in_flight -= 1
-                    self._wake()
-                else:
-                    with contextlib.suppress(ValueError):
-                        self._waiters.remove(fut)
-                raise
-            # a slot was handed over to us (in_flight already counted); a pause may have started
-            if self._pause_until > time.monotonic():
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                # we were handed a slot and then cancelled: pass it on
                 self.in_flight -= 1
                 self._wake()
-                continue
-            return
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(fut)
+            raise
+        # a slot was handed over to us (in_flight already counted)
 
     def release(self) -> None:
         self.in_flight -= 1
@@ -73,22 +66,15 @@ class AIMDLimiter:
                 fut.set_result(None)
 
     def on_success(self) -> None:
-        if self.limit >= self.maximum:
-            return
-        self._successes += 1
-        if self._successes >= self.limit:
-            self._successes = 0
+        if self.limit < self.maximum:
             self.limit += 1
             self._wake()
 
     def on_rate_limit(self, retry_after: float | None = None) -> None:
         now = time.monotonic()
-        if retry_after:
-            self._pause_until = max(self._pause_until, now + retry_after)
-        if now - self._last_decrease >= self.cooldown_s:
-            self._last_decrease = now
+        if now >= self._next_decrease:
+            self._next_decrease = now + max(self.cooldown_s, retry_after or 0.0)
             self.limit = max(1, self.limit // 2)
-            self._successes = 0
             self.decreases += 1
 
 

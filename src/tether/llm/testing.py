@@ -34,6 +34,11 @@ Faults (counted over all requests, in arrival order; each fault takes its own re
 - ``truncated_first_n``: the next N get 200 whose body stops short of its Content-Length;
 - ``fault(request_json) -> str | None``: a per-request fault by content, one of
   ``"429"``, ``"500"``, ``"hang"``, ``"malformed"``, ``"truncated"`` (every time it matches);
+- ``every``: periodic faults by arrival number, e.g. ``{"429": 5, "500": 7, "hang": 11,
+  "malformed": 13}``: request k (counting from 1) gets the first fault whose period divides
+  k (a hostile server that never gets better);
+- ``hang_s``: how long a ``hang`` lasts before the request is answered normally (default:
+  until the server closes);
 - ``delay``: seconds every answer waits (simulated latency);
 - ``gate``: a :class:`threading.Event`; while it is set, new requests are held, then dropped
   unanswered (used to freeze a run at a known point before killing it).
@@ -133,9 +138,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, b'{"error": {"message": "internal error"}}')
             return
         if fault == "hang":
-            srv._closing.wait()
-            self.close_connection = True
-            return
+            if srv.hang_s is None:
+                srv._closing.wait()
+                self.close_connection = True
+                return
+            if srv._closing.wait(srv.hang_s):
+                self.close_connection = True
+                return
+            fault = None  # a slow answer, not a lost one
         if fault == "malformed":
             self._send(200, b'{"id": "x", "choices": [ {"message": ')
             return
@@ -180,6 +190,8 @@ class FakeOpenAIServer:
         malformed_first_n: int = 0,
         truncated_first_n: int = 0,
         fault: FaultFn | None = None,
+        every: dict[str, int] | None = None,
+        hang_s: float | None = None,
         delay: float = 0.0,
         expect_key: str | None = None,
         reject_response_format: bool = False,
@@ -189,6 +201,8 @@ class FakeOpenAIServer:
         self.model = model
         self.retry_after = retry_after
         self.fault = fault
+        self.every = dict(every or {})
+        self.hang_s = hang_s
         self.delay = delay
         self.expect_key = expect_key
         self.reject_response_format = reject_response_format
@@ -206,6 +220,7 @@ class FakeOpenAIServer:
         self.headers: list[dict[str, str]] = []
         self.answered: list[dict[str, Any]] = []
         self.faults: Counter[str] = Counter()
+        self._arrivals = 0
         self._port = port
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -267,6 +282,9 @@ class FakeOpenAIServer:
     def _next_fault(self, req: dict[str, Any]) -> str | None:
         kind = self.fault(req) if self.fault is not None else None
         with self._lock:
+            self._arrivals += 1
+            if kind is None and self.every:
+                kind = next((k for k, period in self.every.items() if period > 0 and self._arrivals % period == 0), None)
             if kind is None and self._plan:
                 kind = self._plan.pop(0)
             if kind is not None:
@@ -317,8 +335,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=8123)
     ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--model", default="fake-model")
+    ap.add_argument("--every", default="", help='periodic faults, e.g. "429=5,500=7,hang=11,malformed=13"')
+    ap.add_argument("--hang-s", type=float, default=None, help="seconds a hang lasts before it is answered")
+    ap.add_argument("--retry-after", type=float, default=0.05)
     args = ap.parse_args(argv)
-    srv = FakeOpenAIServer(model=args.model, delay=args.delay, port=args.port).start()
+    every = {k: int(v) for k, v in (item.split("=") for item in args.every.split(",") if item)}
+    srv = FakeOpenAIServer(model=args.model, delay=args.delay, port=args.port, every=every, hang_s=args.hang_s,
+                           retry_after=args.retry_after).start()
     print(srv.base_url, flush=True)
     try:
         while True:
