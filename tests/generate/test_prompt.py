@@ -62,6 +62,9 @@ def test_structured_output_becomes_columns_and_bad_answers_are_quarantined() -> 
 
 def test_missing_template_variable_is_a_config_error_naming_it() -> None:
     recs = [{"id": "a", "text": "x", "lineage": None}]
+    with pytest.raises(ConfigError, match=r"step prompt reads column\(s\) topic, but its records have: text"):
+        run_steps([Prompt(template="About {{ topic }}")], recs, llms={"default": ScriptedLLM(echo)})
+    recs.append({"id": "b", "text": "y", "topic": "worms", "lineage": None})  # a column some records lack
     with pytest.raises(ConfigError, match="uses variable 'topic', which is missing .variables available: examples, text"):
         run_steps([Prompt(template="About {{ topic }}")], recs, llms={"default": ScriptedLLM(echo)})
     with pytest.raises(ConfigError, match="unknown type 'dict'"):

@@ -27,17 +27,18 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tether.errors import StepError, TetherError
-from tether.records import ID, Record, canonical_json, digest
+from tether.errors import ConfigError, StepError, TetherError
+from tether.records import ID, LINEAGE, Record, canonical_json, digest
 
 if TYPE_CHECKING:
     from tether.pipeline.context import StepContext
@@ -172,6 +173,40 @@ def _error_text(exc: BaseException | str) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+def check_record_columns(step: Step, records: Sequence[Record], ctx: StepContext) -> None:
+    """Raise a :class:`ConfigError` naming the step when a column it reads is in none of
+    ``records``: an absent column is a wrong config, not empty text (a null value is fine)."""
+    if not records:
+        return
+    need = step.with_resolved_files(ctx.base_dir).input_columns()
+    missing = sorted(c for c in need if not any(c in r for r in records))
+    if missing:
+        have = sorted({k for r in records for k in r} - {ID, LINEAGE})
+        raise ConfigError(
+            f"step {step.instance_name} reads column(s) {', '.join(missing)}, but its records have: "
+            f"{', '.join(have) or 'none'}",
+            hint="map a column on the read step (text_field: or rename:), or point the step's fields: "
+            "(or *_field / *_column) at a column the records have",
+        )
+
+
+_Batch = Callable[[Any, Any, Any], Awaitable[Any]]
+
+
+def _checks_columns(fn: _Batch) -> _Batch:
+    """Wrap a step's batch entry point (``run_batch``, ``aprocess``) with :func:`check_record_columns`."""
+    if getattr(fn, "_checks_columns", False):
+        return fn
+
+    @functools.wraps(fn)
+    async def wrapper(self: Step, records: Sequence[Record], ctx: StepContext) -> Any:
+        check_record_columns(self, records, ctx)
+        return await fn(self, records, ctx)
+
+    wrapper._checks_columns = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class SourceStep(Step):
     """A step that makes records from outside data (files, a sampler). First in a pipeline."""
 
@@ -185,9 +220,16 @@ class SourceStep(Step):
 class _RecordStep(Step):
     """Shared loop of map and filter steps: each record on its own, concurrently in a batch."""
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "run_batch" in cls.__dict__:  # an override still checks the columns it reads
+            cls.run_batch = _checks_columns(cls.__dict__["run_batch"])  # type: ignore[method-assign]
+
     async def _one(self, record: Record, ctx: StepContext) -> Outcome:
         raise NotImplementedError
 
+    @_checks_columns
     async def run_batch(self, batch: Sequence[Record], ctx: StepContext) -> Outcome:
         """Process a batch; records run concurrently (LLM steps are bounded by the client)."""
 
@@ -269,9 +311,16 @@ class GlobalStep(Step):
 
     kind: ClassVar[str] = "global"
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "aprocess" in cls.__dict__:  # an override still checks the columns it reads
+            cls.aprocess = _checks_columns(cls.__dict__["aprocess"])  # type: ignore[method-assign]
+
     def process(self, records: list[Record], ctx: StepContext) -> Outcome:
         raise NotImplementedError(f"step {self.type} does not implement process")
 
+    @_checks_columns
     async def aprocess(self, records: list[Record], ctx: StepContext) -> Outcome:
         return self.process(records, ctx)
 
