@@ -75,8 +75,9 @@ def check_columns(steps: list[Step], ctx_for: Any) -> None:
                 f"the first step ({step.instance_name}) is a {step.kind} step; a pipeline starts with a source",
                 hint="add `- read: {path: ...}` first",
             )
-        # files named relative to the pipeline (a template_file) are parsed from there
-        need = step.with_resolved_files(ctx_for(step).base_dir).input_columns()
+        # files named relative to the pipeline (a template_file, a rubric) are parsed from there
+        resolved = step.with_resolved_files(ctx_for(step).base_dir)
+        need = resolved.input_columns()
         if available is not None and not need <= available:
             missing = ", ".join(sorted(need - available))
             raise ConfigError(
@@ -86,7 +87,7 @@ def check_columns(steps: list[Step], ctx_for: Any) -> None:
             )
         removed = step.removed_columns()
         if available is not None:
-            available = (set() if "*" in removed else available - removed) | step.output_columns()
+            available = (set() if "*" in removed else available - removed) | resolved.output_columns()
 
 
 class Runner:
