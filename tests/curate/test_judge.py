@@ -108,10 +108,10 @@ def test_llm_judge_text_cannot_close_its_fence():
     assert user.count(f"</{tag}>") == 2 and user.count(f"<{tag}>") == 2  # only the step's own fences
 
 
-def test_llm_judge_custom_rubric_with_literal_json():
-    rubric = ('Grade {response} as an answer to {instruction}.\n'
+def test_llm_judge_custom_prompt_with_literal_json():
+    prompt = ('Grade {response} as an answer to {instruction}.\n'
               'Reply like {"helpfulness": 4, "correctness": 4, "coherence": 4, "complexity": 2, "verbosity": 2}')
-    step = LLMJudge(llm="judge", rubric=rubric)
+    step = LLMJudge(llm="judge", prompt=prompt)
     seen = []
 
     def answer(prompt: str):
@@ -127,10 +127,13 @@ def test_llm_judge_custom_rubric_with_literal_json():
 
 
 def test_llm_judge_config_validation():
-    with pytest.raises(ValueError, match="unknown attribute"):
+    with pytest.raises(ValueError, match="'beauty', which is not a criterion of the default rubric"):
         LLMJudge(min_scores={"beauty": 3})
-    with pytest.raises(ValueError, match="rubric"):
-        LLMJudge(rubric="Rate this: {response}")
+    with pytest.raises(ValueError, match="prompt must contain"):
+        LLMJudge(prompt="Rate this: {response}")
+    # the field that once held a prompt now names a file: an old config says where the prompt goes
+    with pytest.raises(ValueError, match="goes in prompt"):
+        LLMJudge(rubric="Rate {response} for {instruction}")
 
 
 HARM = {"violence": r"\battack\b|\bhurt\b", "weapons": r"\bbomb\b|\bgun\b"}
