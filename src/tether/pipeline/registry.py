@@ -30,6 +30,8 @@ BUILTIN_PACKAGES = (
 
 _REGISTRY: dict[str, type[Step]] = {}
 _loaded = False
+#: entry-point plugins that failed to import: "NAME (MODULE)" -> the error.
+_FAILED: dict[str, str] = {}
 
 S = TypeVar("S", bound=type[Step])
 
@@ -60,8 +62,15 @@ def load_builtins() -> None:
     for ep in entry_points(group="tether.steps"):
         try:
             ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break tether
-            log.warning("step plugin %s failed to load: %s", ep.name, exc)
+        except Exception as exc:  # noqa: BLE001 - reported by get_step_class and catalog
+            label = f"'{ep.name}' ({ep.value})"
+            _FAILED[label] = f"{type(exc).__name__}: {exc}"
+            log.warning("step plugin %s failed to import: %s", label, _FAILED[label])
+
+
+def _plugin_failures() -> str:
+    """``step plugin 'NAME' (MODULE) failed to import: ERROR; ...`` for every broken plugin."""
+    return "; ".join(f"step plugin {label} failed to import: {err}" for label, err in _FAILED.items())
 
 
 def load_plugins(modules: list[str]) -> None:
@@ -71,8 +80,13 @@ def load_plugins(modules: list[str]) -> None:
             importlib.import_module(mod)
         except ImportError as exc:
             raise ConfigError(
-                f"plugin module '{mod}' cannot be imported: {exc}",
+                f"plugin module '{mod}' cannot be imported: {type(exc).__name__}: {exc}",
                 hint="check the module name and that its folder is on PYTHONPATH",
+            ) from exc
+        except Exception as exc:  # an error raised while the module runs: still the plugin's
+            raise ConfigError(
+                f"plugin module '{mod}' cannot be imported: {type(exc).__name__}: {exc}",
+                hint="fix the error in the plugin module (`python -c 'import MODULE'` shows the traceback)",
             ) from exc
 
 
@@ -85,6 +99,11 @@ def get_step_class(type_name: str) -> type[Step]:
 
         close = difflib.get_close_matches(type_name, list(_REGISTRY), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
+        if _FAILED:  # the step may be one of theirs
+            raise ConfigError(
+                f"unknown step '{type_name}': {_plugin_failures()}",
+                hint=f"{hint}fix or reinstall the plugin (`python -c 'import MODULE'` shows the traceback)",
+            ) from None
         raise ConfigError(
             f"unknown step '{type_name}'", hint=f"{hint}`tether steps` lists every step"
         ) from None
@@ -110,8 +129,15 @@ class StepInfo:
 
 
 def catalog() -> list[StepInfo]:
-    """Every registered step with its config fields, for ``tether steps``."""
+    """Every registered step with its config fields, for ``tether steps``.
+
+    Raises:
+        ConfigError: a step plugin failed to import (the list would leave its steps out).
+    """
     load_builtins()
+    if _FAILED:
+        raise ConfigError(_plugin_failures(),
+                          hint="fix or reinstall the plugin (`python -c 'import MODULE'` shows the traceback)")
     out = []
     for name in sorted(_REGISTRY):
         cls = _REGISTRY[name]
