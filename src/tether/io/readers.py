@@ -14,13 +14,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tether.errors import InputError, RecordError
-from tether.io._private import text_head
+from tether.io._private import RAW_HEAD, text_head
 
 Format = Literal["auto", "jsonl", "json", "parquet", "csv", "documents", "hf"]
 DOC_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
@@ -78,15 +78,60 @@ def _decode_line(raw: bytes, where: str) -> str:
         ) from None
 
 
-def read_jsonl(path: Path) -> Iterator[Row]:
-    """One JSON object per line; blank lines are skipped; each bad line is its own error."""
+CHUNK = 1 << 16
+"""The bytes read at a time past the size limit, while an oversized line is skipped."""
+
+
+def _over_limit(size: int, limit: int, where: str, head: bytes) -> RecordError:
+    return RecordError(
+        f"record is {size} bytes, over max_record_bytes={limit}",
+        where=where,
+        raw=text_head(head.decode("utf-8", errors="replace")),
+        hint="raise max_record_bytes on the read step, or split the record",
+    )
+
+
+def _skip_line(fh: BinaryIO, first: bytes) -> tuple[int, bytes]:
+    """Read the rest of a line that began with ``first`` in bounded chunks, keeping none of it;
+    returns the line's size in bytes (without its line ending) and its first bytes."""
+    size, tail = len(first), first[-2:]
+    while not tail.endswith(b"\n"):
+        chunk = fh.readline(CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        tail = (tail + chunk)[-2:]
+    return size - _ending(tail), first[: 4 * RAW_HEAD]
+
+
+def _ending(raw: bytes) -> int:
+    return 2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0
+
+
+def read_jsonl(path: Path, max_record_bytes: int | None = None) -> Iterator[Row]:
+    """One JSON object per line; blank lines are skipped; each bad line is its own error.
+
+    With ``max_record_bytes``, a longer line is a bad row found before it is parsed: it is read
+    in bounded chunks and never held whole in memory."""
     _check_file(path)
     seen = False
+    # a line of up to the limit, its line ending and one byte more is read whole
+    cap = -1 if max_record_bytes is None else max_record_bytes + 3
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        lineno = 0
+        while raw := fh.readline(cap):
+            lineno += 1
             where = f"{path}:{lineno}"
+            cut = max_record_bytes is not None and len(raw) == cap and not raw.endswith(b"\n")
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
+            if cut:  # longer than the limit: the rest of the line is skipped, not read into memory
+                assert max_record_bytes is not None
+                size, head = _skip_line(fh, raw)
+                seen = True
+                err = _over_limit(size, max_record_bytes, where, head)
+                yield Row(None, where, err, err.raw, size=size)
+                continue
             try:
                 line = _decode_line(raw, where)
             except RecordError as exc:
@@ -121,7 +166,7 @@ def read_jsonl(path: Path) -> Iterator[Row]:
                 )
                 yield Row(None, where, err, err.raw)
                 continue
-            yield Row(obj, where, size=len(raw))
+            yield Row(obj, where, size=len(raw) - _ending(raw))
     if not seen:
         raise InputError(f"{path}: the file has no records (only blank or bad lines)")
 
@@ -184,9 +229,18 @@ def read_parquet(path: Path) -> Iterator[Row]:
             yield Row(rec, f"{path}:row {row}")
 
 
-def read_csv(path: Path) -> Iterator[Row]:
-    """CSV (or TSV by suffix) with a header line; line numbers count physical lines."""
+_CSV_FIELD_MAX = 2**31 - 1
+
+
+def read_csv(path: Path, max_record_bytes: int | None = None) -> Iterator[Row]:
+    """CSV (or TSV by suffix) with a header line; line numbers count physical lines.
+
+    A row whose fields add up to more than ``max_record_bytes`` is a bad row."""
     _check_file(path)
+    # the file is in memory already: the csv module's own field limit (128 KB) would only
+    # turn a long field into a crash; the record's size is checked below instead
+    if csv.field_size_limit() < _CSV_FIELD_MAX:
+        csv.field_size_limit(_CSV_FIELD_MAX)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -200,8 +254,25 @@ def read_csv(path: Path) -> Iterator[Row]:
     except StopIteration:
         raise InputError(f"{path}: the file is empty") from None
     seen = False
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            where = f"{path}:{reader.line_num}"
+            seen = True
+            err = RecordError(f"unreadable CSV ({exc})", where=where, hint="fix the row, or quote its fields")
+            yield Row(None, where, err, None)
+            continue
         where = f"{path}:{reader.line_num}"
+        if max_record_bytes is not None:
+            size = sum(len(f.encode("utf-8")) for f in fields)
+            if size > max_record_bytes:
+                seen = True
+                err = _over_limit(size, max_record_bytes, where, delimiter.join(fields)[: 4 * RAW_HEAD].encode())
+                yield Row(None, where, err, err.raw, size=size)
+                continue
         if not fields or all(not f for f in fields):
             continue
         seen = True
@@ -219,9 +290,10 @@ def read_csv(path: Path) -> Iterator[Row]:
         raise InputError(f"{path}: the file has a header but no records")
 
 
-def read_documents(path: Path, glob: str = "**/*") -> Iterator[Row]:
+def read_documents(path: Path, glob: str = "**/*", max_record_bytes: int | None = None) -> Iterator[Row]:
     """Each .txt / .md / .rst file is one record: ``text``, ``source`` (relative path),
-    ``title`` (first Markdown heading or the file name)."""
+    ``title`` (first Markdown heading or the file name). A file larger than
+    ``max_record_bytes`` is a bad row, not read."""
     _check_file(path)
     files = [path] if path.is_file() else sorted(
         p for p in path.glob(glob) if p.is_file() and p.suffix.lower() in DOC_SUFFIXES
@@ -233,6 +305,15 @@ def read_documents(path: Path, glob: str = "**/*") -> Iterator[Row]:
     for f in files:
         rel = f.name if path.is_file() else str(f.relative_to(path))
         where = f"{f}"
+        size = f.stat().st_size
+        if max_record_bytes is not None and size > max_record_bytes:
+            err = RecordError(
+                f"document is {size} bytes, over max_record_bytes={max_record_bytes}",
+                where=where,
+                hint="raise max_record_bytes on the read step, or split the document",
+            )
+            yield Row(None, where, err, None, size=size)
+            continue
         raw = f.read_bytes()
         try:
             text = raw.decode("utf-8-sig")
@@ -284,20 +365,30 @@ def read_hf(path: Path, split: str | None = None) -> Iterator[Row]:
     yield from _arrow_rows(table, path)
 
 
-def read_rows(path: Path, fmt: Format = "auto", *, glob: str = "**/*", split: str | None = None) -> Iterator[Row]:
-    """Rows of one path in the given (or detected) format."""
+def read_rows(
+    path: Path,
+    fmt: Format = "auto",
+    *,
+    glob: str = "**/*",
+    split: str | None = None,
+    max_record_bytes: int | None = None,
+) -> Iterator[Row]:
+    """Rows of one path in the given (or detected) format.
+
+    ``max_record_bytes``: a JSON Lines line, a CSV field or a document larger than this is a
+    bad row, found before it is parsed (a JSON Lines line is not even held in memory)."""
     _check_file(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "jsonl":
-        return read_jsonl(path)
+        return read_jsonl(path, max_record_bytes)
     if fmt == "json":
         return read_json(path)
     if fmt == "parquet":
         return read_parquet(path)
     if fmt == "csv":
-        return read_csv(path)
+        return read_csv(path, max_record_bytes)
     if fmt == "documents":
-        return read_documents(path, glob)
+        return read_documents(path, glob, max_record_bytes)
     if fmt == "hf":
         return read_hf(path, split)
     raise InputError(f"unknown format '{fmt}'")

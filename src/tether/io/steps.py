@@ -124,7 +124,7 @@ class Read(SourceStep):
         try:
             for p in self._paths(ctx):
                 n = 0
-                for row in read_rows(p, self.format, glob=self.glob, split=self.split):
+                for row in read_rows(p, self.format, glob=self.glob, split=self.split, max_record_bytes=self.max_record_bytes):
                     if row.data is not None:
                         cols |= set(self._shape(row.data).keys())
                         n += 1
@@ -228,7 +228,9 @@ class Read(SourceStep):
             shown = path.relative_to(ctx.base_dir)
         except ValueError:
             shown = path
-        for row in read_rows(path, self.format, glob=self.glob, split=self.split):
+        for row in read_rows(
+            path, self.format, glob=self.glob, split=self.split, max_record_bytes=self.max_record_bytes
+        ):
             row.where = row.where.replace(str(path), str(shown), 1)
             if row.error is not None and row.error.where:
                 row.error.where = row.where
