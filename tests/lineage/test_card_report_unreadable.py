@@ -30,3 +30,22 @@ def test_a_report_that_is_not_an_object_says_so(tmp_path: Path, small_run: Path)
     (run / "audit" / "report.json").write_text("[1, 2]", encoding="utf-8")
     text = build_card(RunDir(run))
     assert "could not be read (not a JSON object: a list)" in text and "No audit was run" not in text
+
+
+def test_tokens_of_an_incomplete_usage_total_are_marked(tmp_path: Path, small_run: Path) -> None:
+    import json
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["llm"] = {"default": {"backend": "openai", "model": "test/echo"}}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["llm"] = {"default": {"prompt_tokens": 10, "completion_tokens": 5, "incomplete": True,
+                                   "unreadable_usage": ["01-gen/_usage/attempt-002.json"]}}
+    text = build_card(RunDir(run), manifest)
+    assert "| default | openai | test/echo | 15 (incomplete) |" in text
+    manifest["llm"]["default"].pop("incomplete")
+    assert "| default | openai | test/echo | 15 |" in build_card(RunDir(run), manifest)

@@ -268,7 +268,8 @@ def build_card(run: RunDir, manifest: dict[str, Any] | None = None) -> str:
             u = usage.get(key) or {}
             tokens = (u.get("prompt_tokens") or 0) + (u.get("completion_tokens") or 0) if isinstance(u, dict) else 0
             terms = card.model_terms.get(lc.get("model", ""), card.model_terms.get(key, DEFAULT_TERMS))
-            model_rows.append([key, lc.get("backend"), lc.get("model"), tokens or "", terms])
+            shown = f"{tokens or 0} (incomplete)" if isinstance(u, dict) and u.get("incomplete") else tokens or ""
+            model_rows.append([key, lc.get("backend"), lc.get("model"), shown, terms])
         out += [_table(["name", "backend", "model", "tokens", "terms"], model_rows), ""]
     else:
         out += ["No language model was called in this run.", ""]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,14 @@ if TYPE_CHECKING:
     from tether.pipeline.resources import RunResources
     from tether.pipeline.rundir import StepStore
 
+log = logging.getLogger(__name__)
+
 #: how often a running step's usage is written (a kill loses at most this much of it).
 FLUSH_SECONDS = 0.1
+
+#: the entry of a step's usage that lists its attempt files that could not be read: the
+#: totals leave those attempts out and are marked ``incomplete``.
+UNREADABLE = "_unreadable"
 
 ByClient = dict[str, dict[str, Any]]
 
@@ -42,6 +49,9 @@ def add_usage(parts: list[ByClient]) -> ByClient:
     for part in parts:
         for name, u in (part or {}).items():
             acc = out.setdefault(name, {})
+            if name == UNREADABLE:
+                acc["files"] = [*acc.get("files", []), *(f for f in u.get("files", []) if f not in acc.get("files", []))]
+                continue
             for k, v in u.items():
                 if _is_num(v):
                     acc[k] = acc.get(k, 0) + v
@@ -51,12 +61,17 @@ def add_usage(parts: list[ByClient]) -> ByClient:
 
 
 def flat_usage(by_client: ByClient) -> dict[str, Any] | None:
-    """The numbers of every client added together (the manifest's per-step ``llm_usage``)."""
+    """The numbers of every client added together (the manifest's per-step ``llm_usage``),
+    with ``incomplete: true`` when an attempt's usage could not be read."""
     total: dict[str, Any] = {}
-    for u in by_client.values():
+    for name, u in by_client.items():
+        if name == UNREADABLE:
+            continue
         for k, v in u.items():
             if _is_num(v):
                 total[k] = total.get(k, 0) + v
+    if by_client.get(UNREADABLE):
+        total["incomplete"] = True
     return total or None
 
 
@@ -65,13 +80,19 @@ def read_attempts(store: StepStore) -> list[ByClient]:
     d = store.path / "_usage"
     if not d.exists():
         return []
-    out = []
+    out: list[ByClient] = []
     for f in sorted(d.glob("attempt-*.json")):
+        shown = f"{store.path.name}/_usage/{f.name}"
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            if not isinstance(data, dict):
+                raise ValueError(f"not a JSON object: a {type(data).__name__}")
+        except (OSError, ValueError) as exc:
+            log.warning("LLM usage file %s cannot be read (%s): the token and cost totals leave that attempt out "
+                        "and are marked incomplete", shown, exc)
+            out.append({UNREADABLE: {"files": [shown]}})
             continue
-        out.append(data if isinstance(data, dict) else {})
+        out.append(data)
     return out
 
 
@@ -112,8 +133,13 @@ def manifest_llm(per_step: dict[str, ByClient], live: dict[str, Any], prior: dic
     (rate limiting, run-directory totals) or, when the client was not opened, the last one."""
     out: dict[str, Any] = {}
     names = list(live) + [n for u in per_step.values() for n in u if n not in live]
+    unreadable = sorted({f for u in per_step.values() for f in (u.get(UNREADABLE) or {}).get("files", [])})
     for name in dict.fromkeys(names):
+        if name == UNREADABLE:
+            continue
         entry = dict(live.get(name) or prior.get(name) or {})
+        entry.pop("incomplete", None)
+        entry.pop("unreadable_usage", None)
         steps = {s: u[name] for s, u in per_step.items() if name in u}
         if steps:
             total = add_usage([{name: u} for u in steps.values()])[name]
@@ -123,8 +149,11 @@ def manifest_llm(per_step: dict[str, ByClient], live: dict[str, Any], prior: dic
             entry.update({k: total.get(k, 0) for k in COUNTERS})
             entry["total_tokens"] = int(total.get("prompt_tokens", 0)) + int(total.get("completion_tokens", 0))
             entry["by_step"] = {s: {k: v for k, v in u.items() if _is_num(v)} for s, u in steps.items()}
+        if unreadable:  # which client an unreadable attempt was for is unknown: every total may be short
+            entry["incomplete"] = True
+            entry["unreadable_usage"] = unreadable
         out[name] = entry
     return out
 
 
-__all__ = ["AttemptUsage", "add_usage", "flat_usage", "manifest_llm", "read_attempts"]
+__all__ = ["UNREADABLE", "AttemptUsage", "add_usage", "flat_usage", "manifest_llm", "read_attempts"]
