@@ -117,16 +117,18 @@ class Distill(MapStep, LLMFields):
         self._judge_tpl = load_template("distill_judge.j2", self.judge_template, self.judge_template_file, ctx,
                                         field="judge_template")
 
-    async def _score(self, prompt: str, response: str, rid: str, ctx: StepContext) -> float | None:
+    async def _score(self, prompt: str, response: str, rid: str, ctx: StepContext) -> tuple[float | None, str | None]:
+        """The judge's score of one sample, or ``None`` and the judge's error when its answer
+        cannot be read (such a score does not count; the pair needs two that do)."""
         assert self._judge_tpl is not None
         client = ctx.llm(self.judge_llm or self.llm)
         req = self.request(self._judge_tpl.render(self.instance_name, prompt=prompt, response=response),
                            temperature=0.0)
         try:
             obj, _ = await client.generate_structured(req, JudgeScore, record_id=rid)
-        except LLMResponseError:
-            return None  # an unreadable score does not count; the pair needs two that do
-        return float(obj.score)  # type: ignore[attr-defined]
+        except LLMResponseError as exc:
+            return None, exc.message
+        return float(obj.score), None  # type: ignore[attr-defined]
 
     async def amap(self, record: Record, ctx: StepContext) -> Outcome:
         if self._judge_tpl is None:
@@ -140,20 +142,26 @@ class Distill(MapStep, LLMFields):
                    for j, t in enumerate(resp.texts)]
         if self.preference == "none":
             return Outcome(kept=samples)
-        scores = await asyncio.gather(*(self._score(prompt, s["response"], s[ID], ctx) for s in samples))
+        judged = await asyncio.gather(*(self._score(prompt, s["response"], s[ID], ctx) for s in samples))
+        scores = [sc for sc, _ in judged]
+        errors = [err for _, err in judged]
         assert self._judge_tpl is not None
         pair, verdict = pair_record(self, prompt, samples, scores, self.min_margin, ctx, parents=[record[ID]],
                                     model=client.model_identity, template_hash=self._judge_tpl.hash,
                                     prompt_hash=resp.request_hash)
         if pair is None:
             assert verdict is not None
-            scored = {**record, self.col("responses"): list(resp.texts), self.col("scores"): list(scores)}
+            scored = {**record, self.col("responses"): list(resp.texts), self.col("scores"): scores,
+                      self.col("judge_errors"): errors}
+            if any(errors):
+                verdict = Verdict(verdict.keep, verdict.reason, verdict.score,
+                                  {**verdict.details, "error": "judge: " + "; ".join(e for e in errors if e)})
             return Outcome(rejected=[(scored, verdict)])
         # the samples between the best and the worst are not in the pair: set aside, not dropped
         paired = best_and_worst(scores)
         assert paired is not None
-        rest = [(s, Verdict(False, "not_paired", sc)) for j, (s, sc) in enumerate(zip(samples, scores, strict=True))
-                if j not in paired]
+        rest = [(s, Verdict(False, "not_paired", sc, {"error": f"judge: {err}"} if err else {}))
+                for j, (s, sc, err) in enumerate(zip(samples, scores, errors, strict=True)) if j not in paired]
         return Outcome(kept=[pair], rejected=rest)
 
 
