@@ -272,3 +272,41 @@ def test_snippet_tasks_with_the_judge(tmp_path: Path) -> None:
         judge = [llm_request(b) for b in srv.answered if llm_request(b).output_schema["title"] == "GroundingVerdict"]
         assert len(judge) == 4 and all(r.temperature == 0.0 for r in judge)
         assert all(len(fenced(request_text(r))) == 3 for r in judge)
+
+
+def test_snippet_tasks_over_a_folder_of_code_files(tmp_path: Path) -> None:
+    """read_files reads a code folder (each .py file one record, binaries rejected with their
+    reason) and snippet_tasks writes tasks from each file, naming its path."""
+    from tether.io import ReadFiles
+    from tether.pipeline import Pipeline
+
+    src = tmp_path / "src"
+    (src / "shapes").mkdir(parents=True)
+    (src / "shapes" / "circle.py").write_text(
+        "def area(r):\n    # the area of a circle of radius r\n    return 3.14159 * r * r\n", encoding="utf-8")
+    (src / "text.py").write_text(
+        "def shout(s):\n    # upper-case the text and add an exclamation mark\n    return s.upper() + '!'\n",
+        encoding="utf-8")
+    (src / "module.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00\x00\x00\x00compiled")
+    seen: list[str] = []
+
+    def tasks(req: LLMRequest) -> str:
+        text = req.messages[-1].content
+        seen.append(text)
+        snippet = fenced(text)[0]
+        name = re.search(r"def (\w+)", snippet).group(1)
+        return json.dumps({"pairs": [{"instruction": f"Explain {name}:\n{snippet}", "response": f"{name} ..."}]})
+
+    template = "File {{ source }}:\n{{ passage }}\nWrite {{ n }} task(s) as JSON."
+    out, stats = run_steps([ReadFiles(path="src", glob=["**/*.py", "**/*.pyc"]),
+                            SnippetTasks(per_chunk=1, min_chunk_words=3, template=template)],
+                           base_dir=tmp_path, llms={"default": ScriptedLLM(tasks)})
+    by_file = {r["source_document"]: r for r in out.kept}
+    assert sorted(by_file) == ["shapes/circle.py", "text.py"]
+    assert "    # the area of a circle of radius r\n" in by_file["shapes/circle.py"]["instruction"]
+    assert by_file["text.py"]["response"] == "shout ..." and by_file["text.py"]["lineage"]["recipe"] == "snippet_tasks"
+    assert sorted(t.splitlines()[0] for t in seen) == ["File shapes/circle.py:", "File text.py:"]
+    assert [(r["path"], v.reason) for r, v in out.rejected] == [("module.cpython-311.pyc", "binary_file")]
+    assert stats["snippet_tasks"]["documents"] == 2
+    # the pipeline's column check knows read_files gives text
+    Pipeline.from_dict({"steps": [{"read_files": {"path": str(src), "glob": "**/*.py"}}, {"snippet_tasks": {}}]}).validate()

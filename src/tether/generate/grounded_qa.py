@@ -11,12 +11,16 @@ Seed text is untrusted: it is wrapped in randomised delimiters and the system pr
 model it is data, not instructions.
 
 ``snippet_tasks`` is the same machinery with another template: tasks (instruction, response)
-inspired by code or text snippets.
+inspired by code or text snippets, e.g. of a folder of code files read with ``read_files``.
+A template sees ``source``: the document's ``source`` or ``path`` column (a file's path).
 
 Example (YAML)::
 
     - read: {path: docs/}
     - grounded_qa: {per_chunk: 2, chunk_size: 150, related_chunks: 1}
+
+    - read_files: {path: src/, glob: "**/*.py"}
+    - snippet_tasks: {per_chunk: 2, chunk_size: 120}
 """
 
 from __future__ import annotations
@@ -140,7 +144,7 @@ class GroundedQA(GlobalStep, LLMFields):
     related_chunks: int = Field(0, ge=0)
     """BM25-related chunks added to each prompt, for multi-chunk questions (0: single chunk)."""
     template: str | None = None
-    """The generation prompt (Jinja: passage, related, n). Default: prompts/grounded_qa.j2."""
+    """The generation prompt (Jinja: passage, related, n, source). Default: prompts/grounded_qa.j2."""
     template_file: str | None = None
     """A file holding the generation prompt."""
     system: str | None = None
@@ -241,7 +245,7 @@ class GroundedQA(GlobalStep, LLMFields):
         assert self._tpl is not None and self._sys is not None
         tag = fence_tag(ctx, chunk.id)
         values = {"passage": wrap(chunk.text, tag), "related": [wrap(r.text, tag) for r in chunk.related],
-                  "n": self.per_chunk, "tag": tag, "heading": chunk.heading}
+                  "n": self.per_chunk, "tag": tag, "heading": chunk.heading, "source": _doc_source(chunk.doc)}
         prompt = self._tpl.render(self.instance_name, **values)
         system = self._sys.render(self.instance_name, **values)
         client = ctx.llm(self.llm)
@@ -349,9 +353,12 @@ class GroundedQA(GlobalStep, LLMFields):
 
 
 def _doc_source(doc: Record) -> str | None:
-    src = doc.get("source")
-    if isinstance(src, str):
-        return src
+    """Where a document came from: its ``source`` column (documents), its ``path`` column (a
+    folder of files read with ``read_files``), else its lineage source or id."""
+    for key in ("source", "path"):
+        src = doc.get(key)
+        if isinstance(src, str):
+            return src
     lin = doc.get(LINEAGE) or {}
     return lin.get("source") or doc.get(ID)
 
@@ -372,7 +379,7 @@ class SnippetTasks(GroundedQA):
     _schema: ClassVar[SchemaType] = TaskPairs
 
     template: str | None = None
-    """The generation prompt (Jinja: passage, related, n). Default: prompts/snippet_task.j2."""
+    """The generation prompt (Jinja: passage, related, n, source: its file). Default: prompts/snippet_task.j2."""
     judge: bool = False
     """Check the tasks with the grounding judge (off by default for snippets); it sees the
     instruction as the question and the response as the answer."""
