@@ -94,3 +94,14 @@ def test_the_cli_draws_bars_on_a_forced_terminal_and_logs_otherwise(tmp_path: Pa
     assert "rec/s" in forced.stderr and "limit [ran] kept 3" in forced.stderr  # the bars, on stderr
     assert "started" not in forced.stderr  # not the plain lines
     assert "rec/s" not in forced.stdout and "run: " in forced.stdout
+
+
+def test_log_lines_keep_coming_while_no_record_finishes(caplog) -> None:
+    progress = LogProgress(every=0.0)
+    with caplog.at_level(logging.INFO, logger="tether.progress"):
+        progress.step_started(1, "ask", "map", 10)
+        progress.heartbeat()  # nothing finished yet: a stalled step still says where it is
+        progress.advance(1)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("ask: 0/10 records") for line in lines), lines
+    assert any(line.startswith("ask: 1/10 records") for line in lines), lines

@@ -21,6 +21,7 @@ from llm_teststeps import write_seeds as _seeds
 
 from tether.llm.testing import FakeOpenAIServer
 from tether.pipeline import Pipeline, RunDir
+from tether.pipeline.progress import Progress
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
@@ -210,3 +211,40 @@ def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) ->
         assert res.dataset_digest == fresh.dataset_digest
         a = pq.read_table(run_dir / "dataset" / "data.parquet").to_pylist()
         assert sorted(r["answer"] for r in a) == sorted(f"answer to [question number {i}]" for i in range(32))
+
+
+def test_a_slow_record_does_not_hold_the_next_batches_back(tmp_path: Path) -> None:
+    # 8 batches of 4; the first record of every batch takes 1 s. Batch by batch this run takes
+    # over 8 s; with batches overlapping, the slow records wait together.
+    _seeds(tmp_path, 32)
+
+    def answer(req: dict[str, Any]) -> Any:
+        q = req["messages"][-1]["content"]
+        n = int(q.split()[-1])
+        return {"content": _answer(req), "delay": 1.0 if n % 4 == 0 else 0.0}
+
+    class Counting(Progress):
+        def __init__(self) -> None:
+            self.steps: dict[str, list[int]] = {}
+            self._cur = ""
+
+        def step_started(self, index: int, name: str, kind: str, total: int | None) -> None:
+            self._cur = name
+            self.steps[name] = []
+
+        def advance(self, n: int) -> None:
+            self.steps[self._cur].append(n)
+
+    with FakeOpenAIServer(answer) as srv:
+        llm = srv.llm_config(timeout_s=5.0, concurrency=16)
+        run_dir = tmp_path / "run"
+        progress = Counting()
+        t0 = time.monotonic()
+        Pipeline.from_dict(_pipeline(tmp_path, llm, batch_size=4)).run(run_dir, progress=progress)
+        took = time.monotonic() - t0
+        kept, quarantined, _ = _outcome(run_dir)
+        assert kept == _input_ids(run_dir) and quarantined == []  # every record, in input order
+        assert took < 5.0, took
+        # progress counts records as they finish, not whole batches
+        ticks = progress.steps["llm_ask_test"]
+        assert sum(ticks) == 32 and ticks.count(1) >= 24

@@ -17,6 +17,9 @@ class Progress:
 
     def advance(self, n: int) -> None: ...
 
+    def heartbeat(self) -> None:
+        """Called every few seconds while a step runs, whether or not records finished."""
+
     def step_skipped(self, index: int, name: str, counts: dict[str, int]) -> None: ...
 
     def step_finished(self, name: str, status: str, counts: dict[str, int], seconds: float) -> None: ...
@@ -25,9 +28,10 @@ class Progress:
 
 
 class LogProgress(Progress):
-    """Plain log lines: one when a step starts, one every ``every`` seconds, one at its end."""
+    """Plain log lines: one when a step starts, one every ``every`` seconds while it runs
+    (also when no record finished: a stalled step says so), one at its end."""
 
-    def __init__(self, every: float = 10.0) -> None:
+    def __init__(self, every: float = 5.0) -> None:
         self.every = every
         self._name = ""
         self._done = 0
@@ -42,6 +46,11 @@ class LogProgress(Progress):
 
     def advance(self, n: int) -> None:
         self._done += n
+        self.heartbeat()
+
+    def heartbeat(self) -> None:
+        if not self._name:
+            return
         now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
@@ -56,6 +65,7 @@ class LogProgress(Progress):
         log.info("step %d %s is up to date (out %d): skipped", index, name, counts.get("out", 0))
 
     def step_finished(self, name: str, status: str, counts: dict[str, int], seconds: float) -> None:
+        self._name = ""
         log.info(
             "%s %s: in %d, out %d, rejected %d, quarantined %d (%.1fs)",
             name, status, counts.get("in", 0), counts.get("out", 0), counts.get("rejected", 0),

@@ -28,7 +28,7 @@ from tether.pipeline.manifest import Manifest
 from tether.pipeline.progress import Progress
 from tether.pipeline.resources import RunResources
 from tether.pipeline.rundir import RunDir, StepStore
-from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep
+from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep, record_done
 from tether.pipeline.usage import (
     AttemptUsage,
     ByClient,
@@ -40,6 +40,12 @@ from tether.pipeline.usage import (
 from tether.records import LINEAGE, Record, digest, table_digest
 
 log = logging.getLogger(__name__)
+
+#: Batches of one map or filter step in flight at once (when the step allows it): a batch
+#: that waits on a few slow records does not stop the next ones from filling the LLM's slots.
+BATCHES_IN_FLIGHT = 4
+#: Seconds between progress heartbeats (log lines off a terminal, even when nothing finished).
+HEARTBEAT_S = 2.0
 
 
 @dataclass
@@ -221,6 +227,7 @@ class Runner:
         self.progress.step_started(i, step.instance_name, step.kind, total)
         step.setup(ctx)
         flusher = asyncio.ensure_future(attempt.flush_periodically())
+        beat = asyncio.ensure_future(self._heartbeat())
         try:
             if isinstance(step, SourceStep):
                 for bi, outcome in enumerate(step.read(ctx)):
@@ -231,12 +238,7 @@ class Runner:
                     self.progress.advance(n)
             elif isinstance(step, _RecordStep):
                 assert prev is not None
-                for bi, batch in enumerate(_batches(prev.iter_records(), ctx.batch_size)):
-                    if not store.has(bi):
-                        outcome = await step.run_batch(batch, ctx)
-                        store.commit(bi, outcome, step.instance_name, len(batch))
-                        attempt.flush()
-                    self.progress.advance(len(batch))
+                await self._record_batches(step, prev, store, ctx, attempt)
             elif isinstance(step, GlobalStep):
                 assert prev is not None
                 if not store.has(0):
@@ -249,6 +251,7 @@ class Runner:
                 raise ConfigError(f"step {step.instance_name} has an unknown kind '{step.kind}'")
         finally:
             step.teardown()
+            beat.cancel()
             flusher.cancel()
             attempt.flush()
             attempts = read_attempts(store)
@@ -266,6 +269,62 @@ class Runner:
         if counts.get("in", 0) > 0 and counts.get("out", 0) == 0:
             info["warning"] = _kept_nothing(step.instance_name, store, counts)
         return info
+
+    async def _record_batches(
+        self, step: _RecordStep, prev: StepStore, store: StepStore, ctx: StepContext, attempt: AttemptUsage
+    ) -> None:
+        """A map or filter step over the previous step's records, batch by batch, each batch
+        committed as it completes (in any order: a batch's index is its place in the output).
+        Up to ``BATCHES_IN_FLIGHT`` batches run at once when the step allows it, so the LLM's
+        slots stay full across batch boundaries. Progress counts records as they finish."""
+        window = BATCHES_IN_FLIGHT if step.batches_may_overlap() else 1
+        pending: set[asyncio.Task[None]] = set()
+
+        async def one(bi: int, batch: list[Record]) -> None:
+            done = 0
+
+            def tick() -> None:
+                nonlocal done
+                done += 1
+                self.progress.advance(1)
+
+            record_done.set(tick)  # this task's own context: its records report here
+            outcome = await step.run_batch(batch, ctx)
+            record_done.set(None)
+            store.commit(bi, outcome, step.instance_name, len(batch))
+            attempt.flush()
+            self.progress.advance(len(batch) - done)
+
+        async def settle(block: bool) -> None:
+            nonlocal pending
+            if not pending:
+                return
+            finished, pending = await asyncio.wait(
+                pending, return_when=asyncio.FIRST_COMPLETED if block else asyncio.ALL_COMPLETED
+            )
+            errors = [e for t in finished if (e := t.exception()) is not None]  # each one retrieved
+            if errors:
+                raise errors[0]  # a batch that raised stops the step (the others are cancelled below)
+
+        try:
+            for bi, batch in enumerate(_batches(prev.iter_records(), ctx.batch_size)):
+                if store.has(bi):
+                    self.progress.advance(len(batch))
+                    continue
+                while len(pending) >= window:
+                    await settle(block=True)
+                pending.add(asyncio.ensure_future(one(bi, batch)))
+            await settle(block=False)
+        finally:
+            for t in pending:
+                t.cancel()
+            if pending:  # batches already committed stay; the rest are redone on resume
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self.progress.heartbeat()
 
     @staticmethod
     def _usage_fields(usage: ByClient, attempts: list[dict[str, Any]] | None) -> dict[str, Any]:

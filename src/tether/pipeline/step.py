@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import traceback
@@ -46,6 +47,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OnError = Literal["raise", "skip", "quarantine"]
+
+#: Called once per record a map or filter step finishes (the runner counts progress with it).
+#: A context variable, so each batch task of the runner reports to its own counter.
+record_done: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "tether_record_done", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,17 @@ class SourceStep(Step):
 class _RecordStep(Step):
     """Shared loop of map and filter steps: each record on its own, concurrently in a batch."""
 
+    overlap_batches: ClassVar[bool | None] = None
+    """Whether the runner may run several batches at once (so a slow record does not hold the
+    next batch back). ``None``: yes unless the step overrides ``run_batch`` (such steps keep
+    per-batch state on the instance); set ``False`` on a step that keeps state between records."""
+
+    @classmethod
+    def batches_may_overlap(cls) -> bool:
+        if cls.overlap_batches is not None:
+            return cls.overlap_batches
+        return cls.run_batch is _RecordStep.run_batch
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
@@ -243,6 +261,10 @@ class _RecordStep(Step):
                     return Outcome(rejected=[(rec, v)])
                 raw = getattr(exc, "raw", None)
                 return Outcome(quarantined=[(rec, exc, raw)])
+            finally:
+                tick = record_done.get()
+                if tick is not None:
+                    tick()
 
         results = await asyncio.gather(*(guarded(r) for r in batch))
         out = Outcome()
