@@ -25,6 +25,13 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _int(value: Any) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 class Manifest:
     """The manifest of one run, written atomically after every step."""
 
@@ -42,8 +49,10 @@ class Manifest:
         if run.manifest.exists():
             try:
                 prior = json.loads(run.manifest.read_text(encoding="utf-8"))
-            except ValueError:
+            except (OSError, ValueError):
                 prior = {}
+            if not isinstance(prior, dict):
+                prior = {}  # not a manifest: this attempt writes a new one
         data = {
             "name": name,
             "run_id": run_id,
@@ -53,7 +62,7 @@ class Manifest:
             "packages": package_versions(),
             "config_digest": config_digest,
             "started_at": time.time(),
-            "attempts": int(prior.get("attempts", 0)) + 1,
+            "attempts": _int(prior.get("attempts")) + 1,
             "status": "running",
             "inputs": [],
             "steps": [],
