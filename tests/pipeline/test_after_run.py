@@ -113,3 +113,20 @@ def test_cli_exits_5_on_a_failed_gate_and_again_on_the_rerun(tmp_path: Path) -> 
     assert r2.returncode == 5, r2.stderr  # the failed gate is reported again ...
     assert "audit gate(s) failed: diversity.distinct_2 >= 0.99" in r2.stderr
     assert (report.stat().st_mtime_ns, card.stat().st_mtime_ns) == stamps  # ... without auditing again
+
+
+def test_a_dataset_that_fails_its_gates_is_withheld_from_dataset(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    for _ in range(2):  # the first run, then a rerun with the same failed gate
+        with pytest.raises(AuditGateError):
+            Pipeline.from_yaml(_pipe(tmp_path, ">= 0.99")).run(run)
+        assert not (run / "dataset").exists()  # nothing there to ship by mistake
+        assert (run / "dataset.gate-failed" / "data.parquet").exists()
+        assert json.loads((run / "manifest.json").read_text())["dataset"]["withheld"] == "dataset.gate-failed"
+        card = (run / "card.md").read_text()
+        assert "the dataset was withheld from `dataset/`: its files are in `dataset.gate-failed/`" in card
+    # the gate fixed: the dataset is exported where it belongs and the withheld copy is gone
+    res = Pipeline.from_yaml(_pipe(tmp_path, ">= 0.1")).run(run)
+    assert (run / "dataset" / "data.parquet").exists() and res.dataset_rows == 40
+    assert not (run / "dataset.gate-failed").exists()
+    assert "withheld" not in (run / "card.md").read_text()

@@ -332,6 +332,10 @@ def build_card(run: RunDir, manifest: dict[str, Any] | None = None) -> str:
     out += ["## Known risks and limitations", ""]
     out += [f"- {r}" for r in [*card.known_limitations, *DEFAULT_RISKS]]
     out += [f"- The audit gate `{_gate_label(g)}` failed for this dataset{_gate_got(g)}." for g in failed]
+    withheld = (m.get("dataset") or {}).get("withheld")
+    if failed and withheld:
+        out.append(f"- Because a gate failed, the dataset was withheld from `dataset/`: its files are in "
+                   f"`{withheld}/`, not fit to ship as they are.")
     if unreadable is not None and not metrics:
         out.append("- The audit report could not be read: its quality, diversity, privacy and bias are unknown.")
     elif not metrics:

@@ -147,6 +147,26 @@ def _readable(path: Path) -> bool:
         return False
 
 
+WITHHELD = "dataset.gate-failed"
+
+
+def withhold_dataset(run: RunDir, manifest: Manifest) -> None:
+    """Move ``dataset/`` aside to ``dataset.gate-failed/`` after a failed gate: what sits in
+    ``dataset/`` has passed its gates (``tether run && upload dataset/`` cannot ship a failed
+    one). The export is marked stale, so a rerun exports, gates and withholds again."""
+    import shutil
+
+    target = run.root / WITHHELD
+    if target.exists():
+        shutil.rmtree(target)
+    if run.dataset.exists():
+        run.dataset.replace(target)
+    run.update_outputs(export=None)
+    if isinstance(manifest.data.get("dataset"), dict):
+        manifest.data["dataset"]["withheld"] = WITHHELD
+    log.warning("a gate failed: the dataset was withheld from dataset/ and is in %s/", WITHHELD)
+
+
 def after_run(config: PipelineConfig, run: RunDir, manifest: Manifest, base_dir: Path) -> None:
     """Audit the final dataset (when the config has an ``audit`` section) and write the card.
 
@@ -186,7 +206,9 @@ def after_run(config: PipelineConfig, run: RunDir, manifest: Manifest, base_dir:
             for stale in ("report.json", "report.html"):
                 (run.audit / stale).unlink(missing_ok=True)
     except BaseException as exc:
-        if not isinstance(exc, AuditGateError):
+        if isinstance(exc, AuditGateError):
+            withhold_dataset(run, manifest)
+        else:
             manifest.data["audit_error"] = f"{type(exc).__name__}: {exc}"
         raise
     finally:

@@ -178,6 +178,12 @@ class Runner:
             manifest.data["llm"] = self._llm_usage(resources, manifest)
             manifest.data["status"] = "done"
             self._post_run(manifest)
+            from tether.pipeline.hooks import WITHHELD
+
+            if (run.root / WITHHELD).exists():  # an earlier run's failed dataset: this one passed
+                import shutil
+
+                shutil.rmtree(run.root / WITHHELD)
         except BaseException as exc:
             # Ctrl-C reaches the run as the cancellation of its task (asyncio.run's SIGINT handler)
             stopped = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
