@@ -61,12 +61,11 @@ def validate(
     pipeline: Annotated[Path, typer.Argument(help="The pipeline YAML.")],
     set_: Annotated[list[str], typer.Option("--set", help="Override a value: STEP.param=value.")] = [],  # noqa: B006
 ) -> None:
-    """Check a pipeline: config fields, step names, columns each step reads."""
-    from tether.pipeline import Pipeline
+    """Check a pipeline before anything runs: config fields, step names, inputs, the columns each
+    step reads, LLM names and API-key variables, export formats."""
+    from tether.cli.validate import validate_command
 
-    pipe = Pipeline.from_yaml(pipeline, overrides=set_)
-    pipe.validate()
-    out_console.print(f"ok: {pipeline} ({len(pipe.steps)} steps: {', '.join(s.instance_name for s in pipe.steps)})")
+    validate_command(pipeline, set_)
 
 
 @app.command()
