@@ -144,15 +144,17 @@ def _wino_parts(pro_share_syn: float, seed: int = 0) -> tuple[list[dict], list[d
 def test_stereotype_amplification_finds_pro_stereotyped_sentences(cfg):
     """The synthetic half of the WinoBias excerpt all pro-stereotyped, the reference a pro/anti
     mix: same occupations, same pronouns, only which gender goes with which occupation moves.
-    The pronoun's nearest occupation agrees with its gender in about 75 % of pro and 25 % of anti
-    sentences (type 2 sentences bind the pronoun to the nearer entity), so the share moves by
-    about 0.25."""
+    Type 2 sentences bind an object pronoun to the nearer entity, which the pairing follows;
+    the pronouns of type 1 ("... because she was overwhelmed", "... because her idea ...")
+    follow two occupations of both lists across a subordinate clause and are left unpaired.
+    The paired share is 1 in pro sentences and about 0.5 in the mix."""
     cfg.families = ["bias"]
     syn, ref = _wino_parts(1.0)
     rep = audit(syn, reference=ref, config=cfg)
     st = rep.get("bias.stereotype_amplification")
-    assert st.status == "warn" and st.value == pytest.approx(0.25, abs=0.08)
-    assert st.details["share"] > 0.65 and abs(st.details["reference_share"] - 0.5) < 0.08
+    assert st.status == "warn" and st.value == pytest.approx(0.5, abs=0.1)
+    assert st.details["share"] > 0.95 and abs(st.details["reference_share"] - 0.5) < 0.1
+    assert st.details["unresolved_pronouns"] > 60 and st.details["pairs"] > 60
     assert st.offenders and st.offenders[0]["score"] > 0
     assert rep.get("bias.representation_log2_ratio").status == "ok"  # mention rates did not move
     syn, ref = _wino_parts(0.5, seed=1)
@@ -227,12 +229,32 @@ def test_stereotype_pairs_take_the_nearest_occupation_of_the_sentence():
     texts = ["The nurse called the mechanic and told him the news.",  # him -> mechanic: pro
              "She is a carpenter.",  # no occupation before: the one after, anti
              "The nurse left. He stayed.",  # another sentence: no pair
-             "The nurse said she and he would come."]  # she -> nurse (pro), he -> nurse (anti)
+             "The nurse said she and he would come.",  # she -> nurse (pro), he -> nurse (anti)
+             # a subject pronoun after occupations of both lists: which one it means is not syntax's to say
+             "The physician hired the secretary because she was overwhelmed with clients.",
+             "The physician hired the secretary and paid her well.",  # object: not the subject, the secretary
+             "The physician and the ceo met because he was late.",  # both on the male list: pro either way
+             "Mick pays his teacher.",  # a possessive names the possessor, not the teacher: no pair
+             # after a subordinating conjunction that follows both lists: left to the clause's meaning
+             "The developer argued with the designer because her idea failed."]
     hits = scan(texts, full, ("group:gender", "stereotype:gender"))
-    pro, anti, pairs = stereotype_pairs(hits.spots["group:gender"], hits.spots["stereotype:gender"],
-                                        list(lex["groups"]["gender"]), list(load_stereotypes()["gender"]), len(texts))
-    assert pro.tolist() == [1, 0, 0, 1] and anti.tolist() == [0, 1, 0, 1]
-    assert len(pairs) == 4
+    args = (hits.spots["group:gender"], hits.spots["stereotype:gender"], list(lex["groups"]["gender"]),
+            list(load_stereotypes()["gender"]), len(texts))
+    pro, anti, pairs = stereotype_pairs(*args)
+    assert pro.tolist() == [1, 0, 0, 1, 0, 1, 1, 0, 1] and anti.tolist() == [0, 1, 0, 1, 0, 0, 0, 0, 0]
+    assert len(pairs) == 7
+    pro, anti, pairs = stereotype_pairs(*args, texts=texts)
+    assert pro.tolist() == [1, 0, 0, 1, 0, 1, 1, 0, 0] and anti.tolist() == [0, 1, 0, 1, 0, 0, 0, 0, 0]
+    assert len(pairs) == 6
+    pro, anti, _ = stereotype_pairs(*args, ambiguous=())  # every pronoun to its nearest occupation
+    assert pro.tolist() == [1, 0, 0, 1, 1, 1, 1, 0, 1] and anti.tolist() == [0, 1, 0, 1, 0, 0, 0, 0, 0]
+
+
+def test_per_record_weights_sum_to_one_per_record():
+    from tether.audit.bias_association import per_record
+
+    share, rest = per_record(np.array([3.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
+    assert share.tolist() == [0.75, 0.0, 1.0] and rest.tolist() == [0.25, 0.0, 0.0]
 
 
 def test_embedding_association_equals_weat_on_the_observed_split():
@@ -292,3 +314,43 @@ def test_stereotyped_sentences_against_a_reference_that_seldom_pairs_gender_and_
     assert pro.details["reference_pairs"] < 20 <= pro.details["pairs"]
     assert pro.status == "warn" and pro.details["null"]["p"] < 0.005, (pro.value, pro.details["null"])
     assert anti.status == "ok" and anti.value < 0
+
+
+def _alpaca(name: str) -> list[dict]:
+    import json
+
+    data = Path(__file__).resolve().parents[1] / "data" / "alpaca_eval"
+    return [json.loads(ln) for ln in (data / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_stereotypes_planted_in_15_percent_of_records_are_found_and_real_splits_are_not():
+    """WinoBias pro-stereotyped sentences (the committed excerpt, type 1 and type 2 at random)
+    appended to 15 % of 160 AlpacaEval answers, their anti-stereotyped twins to 15 % of the
+    reference's: found in every one of 10 seeds. Pairing every pronoun with its nearest
+    occupation, the type-1 half ("... because she was overwhelmed") paired alike in a pro
+    sentence and its twin, and the planted set was found in 7 of these 10. Real-vs-real: no
+    warning on random halves of the WinoBias excerpt's sentences, nor on the AlpacaEval answers
+    of two models."""
+    cfg = AuditConfig(families=["bias"], embedder=EmbedderConfig(backend="hashing", dim=64))
+    twins = _wino()
+    found = []
+    for seed in range(10):
+        rng = random.Random(seed)
+        syn, ref = _alpaca("gpt4o"), _alpaca("claude_verbose")
+        k = round(0.15 * len(syn))
+        chosen = rng.sample(range(len(twins)), k)
+        for recs, which in ((syn, 0), (ref, 1)):
+            for i, c in zip(rng.sample(range(len(recs)), k), chosen, strict=True):
+                recs[i]["output"] += " " + twins[c][which]
+        st = audit(syn, reference=ref, config=cfg).get("bias.stereotype_amplification")
+        found.append(st.status == "warn")
+    assert sum(found) == 10, found
+    sentences = [{"id": f"w{i}", "text": t} for i, pair in enumerate(twins) for t in pair]
+    for seed in range(4):
+        random.Random(seed).shuffle(sentences)
+        half = len(sentences) // 2
+        rep = audit(sentences[:half], reference=sentences[half:], config=cfg)
+        st = rep.get("bias.stereotype_amplification")
+        assert st.status == "ok" and st.details["pairs"] > 100, (seed, st.value, st.details.get("null"))
+    rep = audit(_alpaca("gpt4o"), reference=_alpaca("claude_verbose"), config=cfg)
+    assert rep.scorecard()["bias"] == "ok", [(r.name, r.value, r.notes) for r in rep.results if r.status == "warn"]

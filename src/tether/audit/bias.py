@@ -46,9 +46,10 @@ COUNTERFACTUAL = metric(F, "counterfactual_flip_rate", higher_is_better=False, b
                         description="Share of records whose predicted label changes when group terms are "
                                     "swapped, for a classifier trained on the data.")
 STEREOTYPE = metric(F, "stereotype_amplification", higher_is_better=False, bounds=(-1.0, 1.0),
-                    description="Share of gender-occupation pairs that follow the WinoBias stereotype in synthetic "
-                                "minus the reference's: how much more the synthetic data ties each gender to its "
-                                "stereotyped occupations; 0 means as much as the reference.")
+                    description="Share of gender-occupation pairs (a pronoun with the occupation it refers to, each "
+                                "record weighing one) that follow the WinoBias stereotype in synthetic minus the "
+                                "reference's: how much more the synthetic data ties each gender to its stereotyped "
+                                "occupations; 0 means as much as the reference.")
 WORDS = metric(F, "group_word_association", higher_is_better=False, bounds=(-math.inf, math.inf),
                description="Log-odds shift (Monroe et al. 2008 weighted log-odds, synthetic minus reference) of "
                            "the word most over-associated with a group's sentences beyond its permutation null.")
@@ -164,12 +165,14 @@ class LexiconHits:
 @dataclass
 class Spots:
     """Where the terms of one namespace were found, one entry per match (in text order):
-    the text row, the sentence row, the character offset in the text and the column."""
+    the text row, the sentence row, the character offset in the text, the column and the
+    matched term (lowercased)."""
 
     rows: np.ndarray
     sentences: np.ndarray
     starts: np.ndarray
     cols: np.ndarray
+    terms: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
 
 
 def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]],
@@ -190,6 +193,7 @@ def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]
     s_rows: dict[str, list[int]] = {ns: [] for ns in lexicon}
     cols: dict[str, list[int]] = {ns: [] for ns in lexicon}
     starts: dict[str, list[int]] = {ns: [] for ns in spots if ns in lexicon}
+    terms: dict[str, list[str]] = {ns: [] for ns in starts}
     n_sent = 0
     first = np.zeros(len(texts) + 1, np.int64)
     pat = _pattern(tuple(owners)) if owners else None
@@ -206,6 +210,7 @@ def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]
                     cols[ns].append(j)
                     if ns in starts:
                         starts[ns].append(m.start())
+                        terms[ns].append(m.group(1))
         n_sent += len(breaks) + 1
     first[len(texts)] = n_sent
     out = LexiconHits({}, {}, {}, first_sentence=first)
@@ -217,7 +222,7 @@ def scan(texts: Sequence[str], lexicon: Mapping[str, Mapping[str, Sequence[str]]
         out.sentences[ns][sr, c] = True
         out.counts[ns] = np.bincount(r, minlength=len(texts)) if k else np.zeros(len(texts), np.int64)
         if ns in starts:
-            out.spots[ns] = Spots(r, sr, np.asarray(starts[ns], np.int64), c)
+            out.spots[ns] = Spots(r, sr, np.asarray(starts[ns], np.int64), c, np.asarray(terms[ns], object))
     return out
 
 

@@ -1,12 +1,17 @@
 """Group associations of the bias family: stereotype amplification (the headline number) and
 a data-driven group-word association test (Monroe et al. 2008, "Fightin' Words").
 
-Stereotype amplification pairs every gender mention with the nearest stereotyped occupation
-of its sentence (the one before it, else the one after: a pronoun's likely antecedent), using
-the WinoBias occupation lists (``data/stereotypes.json``). A pair is pro-stereotyped when the
-gender matches the occupation's list. The metric is the synthetic share of pro-stereotyped
-pairs minus the reference's: how much more the synthetic data ties each gender to its
-stereotyped occupations. Group mention rates do not move it, only the association.
+Stereotype amplification pairs every gender mention with the stereotyped occupation of its
+sentence it most plausibly refers to (the nearest before it, else the one after: a pronoun's
+likely antecedent), using the WinoBias occupation lists (``data/stereotypes.json``), and
+leaves unpaired the pronouns whose antecedent recency does not give: a subject pronoun, or any
+pronoun after a subordinating conjunction, that follows occupations of both lists ("The
+physician hired the secretary because she was overwhelmed": which one she is, is the clause's
+meaning, and a nearest-occupation guess reads that sentence and its anti-stereotyped twin
+alike half the time). A pair is pro-stereotyped when the gender matches the occupation's
+list. The metric is the synthetic share of pro-stereotyped pairs minus the reference's, each
+record weighing one (its pairs' share): how much more the synthetic data ties each gender to
+its stereotyped occupations. Group mention rates do not move it, only the association.
 
 The word association test compares, for every group, the words of sentences that mention
 it with those of sentences that mention another group of its dimension, in the synthetic
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -34,8 +39,13 @@ import numpy as np
 
 from tether.audit.bias_null import ALPHA, column_z, max_column_test, side_masks, side_sums
 
-#: Pairs each side needs before stereotype amplification is judged.
-MIN_PAIRS = 20
+#: Records holding gender-occupation pairs each side needs before stereotype amplification
+#: is judged: the fewest whose all being pro-stereotyped is significant against a share of 0.5
+#: at the headline's level (0.5 ** 8 = 0.0039).
+MIN_PAIRS = 8
+#: Pseudo-pairs at a share of 0.5 that shrink a sparse reference's share (the prior of the
+#: sparse-reference test).
+PRIOR_PAIRS = 20
 #: Smallest stereotype amplification (share of pairs) that warns.
 MIN_AMPLIFICATION = 0.05
 #: Level of the headline test (one metric, one column: no adjustment).
@@ -66,10 +76,34 @@ def load_stereotypes() -> dict[str, dict[str, list[str]]]:
 # -- stereotype amplification ----------------------------------------------------------------
 
 
+#: Gender terms whose antecedent recency does not give: a subject pronoun of a clause after
+#: two occupations ("The physician hired the secretary because she was overwhelmed") takes
+#: the one its clause's meaning picks, often the main clause's subject, not the nearest.
+SUBJECT_PRONOUNS = ("he", "she")
+#: Possessive pronouns: they name the possessor, so they do not pair with an occupation after
+#: them ("Mick pays his teacher": the teacher is not male).
+POSSESSIVES = ("his", "her", "hers")
+#: Words that open a subordinate clause: a pronoun after one, following occupations of both
+#: lists, is resolved by the clause's meaning ("... because her idea cannot be implemented").
+SUBORDINATORS = ("because", "since", "when", "whenever", "while", "after", "before", "although", "though", "if",
+                 "unless", "until", "once", "whereas")
+_SUBORDINATOR = re.compile(r"\b(?:" + "|".join(SUBORDINATORS) + r")\b")
+
+
 def stereotype_pairs(spots_group: Any, spots_occ: Any, group_cols: Sequence[str], occ_cols: Sequence[str],
-                     n_texts: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per text, the (pro, anti) counts of gender mentions paired with the nearest
-    stereotyped occupation of their sentence, and per pair its (text, occupation col, pro).
+                     n_texts: int, ambiguous: Collection[str] = SUBJECT_PRONOUNS,
+                     texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per text, the (pro, anti) counts of gender mentions paired with the occupation they
+    most plausibly refer to, and per pair its (text, occupation col, pro).
+
+    A mention pairs with the nearest stereotyped occupation of its sentence before it, else
+    (unless it is a possessive pronoun) the one after. Where the occupations before it in
+    its sentence come from more than one list, recency does not resolve every mention, and a
+    wrong choice counts a stereotyped sentence and its anti-stereotyped twin alike: a term of
+    ``ambiguous`` (the subject pronouns) is then left unpaired, and with ``texts`` (the
+    scanned texts) so is any mention after a subordinating conjunction that follows the
+    nearest occupation. Object pronouns of the same clause keep the nearest ("... and slapped
+    her": a non-reflexive object is not its own clause's subject), as do nouns and names.
 
     ``spots_*`` are ``Spots`` of the group and occupation namespaces; ``*_cols`` their column
     names (a group pairs with the occupation list of the same name; other groups are left
@@ -78,6 +112,7 @@ def stereotype_pairs(spots_group: Any, spots_occ: Any, group_cols: Sequence[str]
         np.zeros(0, bool)
     g_sent, g_start = spots_group.sentences[keep], spots_group.starts[keep]
     g_row, g_col = spots_group.rows[keep], spots_group.cols[keep]
+    g_term = np.asarray(spots_group.terms, object)[keep] if len(spots_group.terms) else np.zeros(len(g_sent), object)
     pro = np.zeros(n_texts)
     anti = np.zeros(n_texts)
     if not len(g_sent) or not len(spots_occ.cols):
@@ -90,8 +125,23 @@ def stereotype_pairs(spots_group: Any, spots_occ: Any, group_cols: Sequence[str]
     after = before + 1
     b_ok = (before >= 0) & (o_sent[np.clip(before, 0, None)] == g_sent)
     a_ok = (after < len(ok)) & (o_sent[np.clip(after, None, len(ok) - 1)] == g_sent)
+    # per occupation match, how many lists its sentence has named up to it (itself included)
+    first = np.searchsorted(o_sent, o_sent, side="left")
+    lists_seen = np.zeros(len(ok), np.int64)
+    for j in range(len(occ_cols)):
+        c = np.cumsum(o_col == j)
+        lists_seen += (c - np.where(first > 0, c[np.clip(first - 1, 0, None)], 0)) > 0
+    mixed = b_ok & (lists_seen[np.clip(before, 0, None)] > 1)
+    unresolved = mixed & np.isin(g_term, list(ambiguous))
+    if texts is not None:
+        o_start = spots_occ.starts[order]
+        for k in np.flatnonzero(mixed & ~unresolved):
+            j = before[k]
+            between = texts[g_row[k]].lower()[o_start[j]:g_start[k]]  # offsets are the lowercased text's
+            unresolved[k] = _SUBORDINATOR.search(between) is not None
+    forward = ~b_ok & a_ok & ~np.isin(g_term, list(POSSESSIVES))
     pick = np.where(b_ok, before, after)
-    has = b_ok | a_ok
+    has = (b_ok | forward) & ~unresolved
     gname = np.asarray(group_cols, object)[g_col[has]]
     oname = np.asarray(occ_cols, object)[o_col[pick[has]]]
     is_pro = gname == oname
@@ -99,6 +149,17 @@ def stereotype_pairs(spots_group: Any, spots_occ: Any, group_cols: Sequence[str]
     pro = np.bincount(rows[is_pro], minlength=n_texts).astype(float)
     anti = np.bincount(rows[~is_pro], minlength=n_texts).astype(float)
     return pro, anti, np.column_stack([rows, o_col[pick[has]], is_pro]).astype(np.int64)
+
+
+def per_record(pro: np.ndarray, anti: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's (pro, anti) pair counts scaled to sum to one: its pro-stereotyped share
+    and the rest. Shares of sums of these are means over records of their shares, so a long
+    record that names one person's job ten times weighs as much as a sentence that does once
+    (its pairs are not independent: they are one text's; records are what the null permutes)."""
+    pro, anti = np.asarray(pro, float), np.asarray(anti, float)
+    tot = pro + anti
+    share = np.divide(pro, tot, out=np.zeros_like(tot), where=tot > 0)
+    return share, (tot > 0) - share
 
 
 def stereotype_share(pro: np.ndarray, anti: np.ndarray) -> np.ndarray:
@@ -111,7 +172,9 @@ def stereotype_share(pro: np.ndarray, anti: np.ndarray) -> np.ndarray:
 
 def stereotype_amplification(masks: np.ndarray, pro: np.ndarray, anti: np.ndarray) -> dict[str, Any]:
     """Synthetic minus reference share of pro-stereotyped pairs for every row of ``masks``
-    (row 0 observed), with the pair counts and the permutation test of row 0."""
+    (row 0 observed), with the pair counts and the permutation test of row 0. ``pro`` and
+    ``anti`` are per record (pair counts, or :func:`per_record` weights: then the "pairs" are
+    the records that hold any)."""
     ps, pr = side_sums(masks, pro)
     as_, ar = side_sums(masks, anti)
     stat = stereotype_share(ps, as_) - stereotype_share(pr, ar)
@@ -300,6 +363,7 @@ __all__ = [
     "association_interaction",
     "fightin_words",
     "load_stereotypes",
+    "per_record",
     "stereotype_amplification",
     "stereotype_pairs",
     "stereotype_share",

@@ -26,8 +26,10 @@ from tether.audit.bias_association import (
     MIN_AMPLIFICATION,
     MIN_LOG_ODDS,
     MIN_PAIRS,
+    PRIOR_PAIRS,
     WORD_RECORDS,
     load_stereotypes,
+    per_record,
     stereotype_amplification,
     stereotype_pairs,
     stereotype_share,
@@ -224,10 +226,18 @@ def _stereotype(data: AuditData, lex: dict[str, Any], stereo: dict[str, list[str
                 hr: B.LexiconHits, masks: np.ndarray) -> list[MetricResult]:
     syn = data.synthetic
     gcols, ocols = list(lex["groups"]["gender"]), list(stereo)
-    ps, as_, pairs_s = stereotype_pairs(hs.spots["group:gender"], hs.spots["stereotype:gender"], gcols, ocols, len(syn))
+    ref_texts = data.reference.texts if data.reference is not None else []
+    ps, as_, pairs_s = stereotype_pairs(hs.spots["group:gender"], hs.spots["stereotype:gender"], gcols, ocols, len(syn),
+                                        texts=syn.texts)
     pr, ar, pairs_r = stereotype_pairs(hr.spots["group:gender"], hr.spots["stereotype:gender"], gcols, ocols,
-                                       len(data.reference or []))
-    r = stereotype_amplification(masks, np.concatenate([ps, pr]), np.concatenate([as_, ar]))
+                                       len(ref_texts), texts=ref_texts)
+    # each record's pairs weigh one in all: the shares are means over the records that hold pairs
+    r = stereotype_amplification(masks, *per_record(np.concatenate([ps, pr]), np.concatenate([as_, ar])))
+    # pronouns after occupations of both lists that recency does not resolve (subject pronouns,
+    # and any after a subordinating conjunction)
+    unresolved = [int(sum(x.sum() for x in stereotype_pairs(h.spots["group:gender"], h.spots["stereotype:gender"],
+                                                             gcols, ocols, len(t), ambiguous=())[:2]) - len(p))
+                  for h, t, p in ((hs, syn.texts, pairs_s), (hr, ref_texts, pairs_r))]
     if r["pairs"] == 0 or (r["reference_pairs"] == 0 and r["pairs"] < MIN_PAIRS):
         return []
     sparse_reference = r["reference_pairs"] < MIN_PAIRS <= r["pairs"]
@@ -243,8 +253,10 @@ def _stereotype(data: AuditData, lex: dict[str, Any], stereo: dict[str, list[str
     order = np.argsort(-score, kind="stable")[:10]
     offs = [{"id": syn.ids[i], "score": float(score[i]), "text": syn.texts[i][:300]} for i in order if ps[i] > 0]
     res = MetricResult.of(B.STEREOTYPE, r["value"], n=len(syn), offenders=offs,
-                          details={"share": r["share"], "reference_share": r["reference_share"], "pairs": r["pairs"],
-                                   "reference_pairs": r["reference_pairs"], "by_occupation_list": occ,
+                          details={"share": r["share"], "reference_share": r["reference_share"],
+                                   "records_with_pairs": r["pairs"], "reference_records_with_pairs": r["reference_pairs"],
+                                   "pairs": len(pairs_s), "reference_pairs": len(pairs_r), "by_occupation_list": occ,
+                                   "unresolved_pronouns": unresolved[0], "reference_unresolved_pronouns": unresolved[1],
                                    "min_pairs": MIN_PAIRS, "source": "WinoBias occupation lists (Zhao et al. 2018)"})
     if sparse_reference:
         return [_stereotype_sparse_reference(res, r)]
@@ -259,30 +271,32 @@ MIN_AMPLIFICATION_SPARSE = 2 * MIN_AMPLIFICATION
 
 
 def _prior_share(r: dict[str, Any]) -> float:
-    """The reference's pro-stereotyped share shrunk towards 0.5 by ``MIN_PAIRS`` pseudo-pairs."""
-    pro_r = round(r["reference_share"] * r["reference_pairs"]) if r["reference_pairs"] else 0
-    return (pro_r + 0.5 * MIN_PAIRS) / (r["reference_pairs"] + MIN_PAIRS)
+    """The reference's pro-stereotyped share shrunk towards 0.5 by ``PRIOR_PAIRS`` pseudo-pairs
+    (its records weigh one pair each)."""
+    pro_r = r["reference_share"] * r["reference_pairs"] if r["reference_pairs"] else 0.0
+    return (pro_r + 0.5 * PRIOR_PAIRS) / (r["reference_pairs"] + PRIOR_PAIRS)
 
 
 def _stereotype_sparse_reference(res: MetricResult, r: dict[str, Any]) -> MetricResult:
-    """The synthetic data ties genders to occupations often (``MIN_PAIRS``+ pairs) and the
-    reference seldom: its share cannot be estimated, so the permutation null (which needs
+    """The synthetic data ties genders to occupations often (``MIN_PAIRS``+ records with pairs)
+    and the reference seldom: its share cannot be estimated, so the permutation null (which needs
     support on both sides) cannot judge, and stereotyped text that a generator adds would only
     show as one group mentioned more often. The synthetic share is tested instead against the
-    reference's pairs plus ``MIN_PAIRS`` pseudo-pairs at 0.5 (a Beta prior at "no
-    preference"): an exact one-sided binomial test, at the headline's level, with twice the
-    usual minimum effect. The value is the synthetic share minus that prior-shrunk share."""
+    reference's pairs plus ``PRIOR_PAIRS`` pseudo-pairs at 0.5 (a Beta prior at "no
+    preference"): an exact one-sided binomial test over the synthetic records with pairs (each
+    counts its pro-stereotyped share, rounded in the sum), at the headline's level, with twice
+    the usual minimum effect. The value is the synthetic share minus that prior-shrunk share."""
     from scipy.stats import binomtest
 
     p0 = _prior_share(r)
     pro_s = round(r["share"] * r["pairs"])
     p = float(binomtest(pro_s, r["pairs"], p0, alternative="greater").pvalue)
     res.details["null"] = {"kind": "binomial against the reference's share shrunk towards 0.5",
-                           "null_share": p0, "prior_pairs": MIN_PAIRS, "p": p}
-    res.notes.append(f"the reference has {r['reference_pairs']} gender-occupation pairs (under {MIN_PAIRS}): "
-                     f"the synthetic share is compared with {p0:.3f} (its pairs plus {MIN_PAIRS} at 0.5)")
+                           "null_share": p0, "prior_pairs": PRIOR_PAIRS, "p": p}
+    res.notes.append(f"the reference has {r['reference_pairs']} records with gender-occupation pairs (under {MIN_PAIRS}): "
+                     f"the synthetic share is compared with {p0:.3f} (its share plus {PRIOR_PAIRS} pairs at 0.5)")
     res.warn_if(p < ALPHA_STEREOTYPE and res.value >= MIN_AMPLIFICATION_SPARSE,
-                f"the pro-stereotyped share {r['share']:.3f} over {r['pairs']} pairs is beyond it "
+                f"the pro-stereotyped share {r['share']:.3f} over {r['pairs']} records is beyond it "
                 f"(binomial p {p:.2g})")
     return res
 
