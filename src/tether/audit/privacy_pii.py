@@ -11,8 +11,10 @@ analysed once per process, and presidio reads only the windows around cheap hint
 ``@``, a long enough number).
 
 Example:
-    >>> sorted(pii_values("Write to jane.doe@example.com or see https://www.python.org/."))
-    ['EMAIL_ADDRESS:jane.doe@example.com', 'URL:https://www.python.org']
+    >>> sorted(pii_values("Write to jane.doe@mailbox.org or see https://www.python.org/."))
+    ['EMAIL_ADDRESS:jane.doe@mailbox.org', 'URL:https://www.python.org']
+    >>> pii_values("Write to jane.doe@example.com.")  # a documentation placeholder
+    set()
 """
 
 from __future__ import annotations

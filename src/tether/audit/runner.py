@@ -3,7 +3,7 @@
 Example:
     >>> from tether.embed import EmbedderConfig
     >>> cfg = AuditConfig(families=["diversity"], embedder=EmbedderConfig(backend="hashing"))
-    >>> report = audit([{"text": f"record number {i}"} for i in range(30)], config=cfg)
+    >>> report = audit([{"text": f"record number {i} of the example set"} for i in range(30)], config=cfg)
     >>> report.scorecard()["diversity"] in ("ok", "warn", "fail")
     True
 """

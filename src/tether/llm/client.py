@@ -2,9 +2,11 @@
 structured output. Backends only implement ``call`` (see :mod:`tether.llm._private`).
 
 Example:
+    >>> from tether.llm import LLMConfig, LLMRequest, open_client
     >>> client = open_client(LLMConfig(backend="openai", model="m", base_url="http://127.0.0.1:8000/v1"))
     >>> resp = await client.generate(LLMRequest.chat("Say hi", temperature=0))   # doctest: +SKIP
     >>> resp.text, resp.cached, resp.request_hash                                 # doctest: +SKIP
+    >>> client.close()
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ Example:
     >>> with FakeOpenAIServer(answer, rate_limit_first_n=2, retry_after=0.05) as srv:
     ...     cfg = {"backend": "openai", "model": srv.model, "base_url": srv.base_url}
     ...     # ... run a pipeline with llm: {default: cfg} ...
-    ...     srv.calls            # requests answered with 200
-    ...     srv.requests         # every request received (faulty ones too)
+    ...     answered, received = srv.calls, srv.requests  # answered with 200; every request (faulty ones too)
+    >>> answered, received       # no pipeline ran here
+    (0, [])
 
 ``responder(request_json)`` returns the assistant text, or a dict with any of ``content``
 (str), ``contents`` (list, one per ``n``), ``finish_reason``, ``usage``
