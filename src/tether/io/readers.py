@@ -223,7 +223,17 @@ def read_parquet(path: Path) -> Iterator[Row]:
     if pf.metadata.num_rows == 0:
         raise InputError(f"{path}: the Parquet file has no rows")
     row = 0
-    for batch in pf.iter_batches(batch_size=4096):
+    batches = pf.iter_batches(batch_size=4096)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"{path}: the Parquet file is damaged after row {row} ({str(exc).splitlines()[0][:160]})",
+                hint="write the file again, or read it with another tool to see how much can be saved",
+            ) from None
         for rec in batch.to_pylist():
             row += 1
             yield Row(rec, f"{path}:row {row}")
@@ -332,12 +342,26 @@ def read_documents(path: Path, glob: str = "**/*", max_record_bytes: int | None 
         yield Row({"text": text, "source": rel, "title": title}, where)
 
 
+_HF_HINT = "save the dataset again with datasets' save_to_disk"
+
+
+def _json_file(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not valid JSON ({type(exc).__name__})", hint=_HF_HINT) from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not {what} (a JSON {type(data).__name__}, not an object)", hint=_HF_HINT)
+    return data
+
+
 def read_hf(path: Path, split: str | None = None) -> Iterator[Row]:
     """A folder written by ``datasets.Dataset.save_to_disk`` (or ``DatasetDict``): Arrow
     stream files read with pyarrow, without importing ``datasets``."""
     dd = path / "dataset_dict.json"
     if dd.exists():
-        splits = json.loads(dd.read_text(encoding="utf-8")).get("splits", [])
+        info = _json_file(dd, "a datasets DatasetDict file")
+        splits = info.get("splits", [])
         if split is None:
             if len(splits) != 1:
                 raise InputError(
@@ -345,20 +369,32 @@ def read_hf(path: Path, split: str | None = None) -> Iterator[Row]:
                 )
             split = splits[0]
         if split not in splits:
-            raise InputError(f"{path}: no split '{split}' (splits: {', '.join(splits)})")
+            raise InputError(f"{path}: no split '{split}' (splits: {', '.join(map(str, splits))})")
         path = path / split
     state_file = path / "state.json"
     if not state_file.exists():
         raise InputError(f"{path}: not a datasets.save_to_disk folder (no state.json)")
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    files = [path / f["filename"] for f in state.get("_data_files", [])]
+    state = _json_file(state_file, "a datasets state file")
+    entries = state.get("_data_files", [])
+    if not isinstance(entries, list) or not all(isinstance(f, dict) and "filename" in f for f in entries):
+        raise InputError(f"{state_file}: not a datasets state file (bad _data_files)", hint=_HF_HINT)
     tables = []
-    for f in files:
-        with pa.memory_map(str(f), "r") as src:
-            try:
-                tables.append(pa.ipc.open_stream(src).read_all())
-            except pa.ArrowInvalid:
-                tables.append(pa.ipc.open_file(src).read_all())
+    for entry in entries:
+        f = path / str(entry["filename"])
+        if not f.is_file():
+            raise InputError(f"{path}: its data file {entry['filename']} is missing", hint=_HF_HINT)
+        try:
+            with pa.memory_map(str(f), "r") as src:
+                try:
+                    tables.append(pa.ipc.open_stream(src).read_all())
+                except pa.ArrowInvalid:
+                    src.seek(0)
+                    tables.append(pa.ipc.open_file(src).read_all())
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"{path}: its data file {entry['filename']} is not readable Arrow ({str(exc).splitlines()[0][:120]})",
+                hint=_HF_HINT,
+            ) from None
     if not tables or sum(t.num_rows for t in tables) == 0:
         raise InputError(f"{path}: the dataset has no rows")
     table = pa.concat_tables(tables)
