@@ -1,5 +1,10 @@
 """The ``dedup`` step: exact (normalised hash), near (MinHash LSH) and semantic (embeddings).
 
+MinHash candidates come from recall-leaning LSH bands and are checked with the exact Jaccard
+of their shingles, so ``dedup__score`` is the exact similarity of a record's best pair and no
+pair below the threshold is removed (through a chain of pairs at or above it, a cluster can
+hold members less similar than that).
+
 Duplicates are grouped in clusters; one member per cluster is kept by the ``keep`` rule and
 the others are rejected with reason ``duplicate`` / ``near_duplicate`` /
 ``semantic_duplicate``, naming the kept member (``dup_of``) and the cluster. With
@@ -67,11 +72,13 @@ class Dedup(GlobalStep):
     shingle: Literal["word", "char"] = "word"
     """minhash: shingle unit."""
     bands: int | None = Field(None, ge=1)
-    """minhash: LSH bands; with rows, overrides the threshold-optimal choice."""
+    """minhash: LSH bands; with rows, overrides the recall-leaning choice (a pair at threshold - 0.05
+    becomes a candidate with probability >= 0.95)."""
     rows: int | None = Field(None, ge=1)
     """minhash: rows per band."""
     verify: bool = True
-    """minhash: drop LSH candidates whose estimated Jaccard is below the threshold."""
+    """minhash: drop LSH candidates whose exact Jaccard of shingles is below the threshold (false: every
+    candidate is a duplicate and the score is left empty)."""
     keep: Literal["first", "longest", "shortest", "highest"] = "first"
     """Which member of a cluster is kept: first seen, longest or shortest text, or highest keep_field."""
     keep_field: str | None = None

@@ -12,6 +12,11 @@ work. Banding and union-find stay here too: rensa's LSH answers "is this a dupli
 "which keys collide with this one object", not clusters of a whole corpus, and its
 per-object queries are the slow path.
 
+The bands lean to recall (:func:`recall_bands`) and every candidate pair is then checked
+with the exact Jaccard of its shingle sets (:func:`exact_jaccard`, NeMo Curator's
+false-positive check): a pair at the threshold is found ~99.8% of the time at 0.8, and no
+pair below it is accepted. Signatures are reduced to band keys chunk by chunk and not kept.
+
 Example:
     >>> minhash_clusters(["the cat sat on the mat today", "the cat sat on the mat today!", "dogs bark"],
     ...                  threshold=0.8, ngram=3)
@@ -21,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Literal
 
@@ -54,6 +59,18 @@ def _mix(x: np.ndarray) -> np.ndarray:
         x = x ^ (x >> np.uint64(27))
         x = x * _M2
         return x ^ (x >> np.uint64(31))
+
+
+def _mix_inplace(x: np.ndarray) -> None:
+    """:func:`_mix` of a uint64 array in place, with one scratch array."""
+    t = np.empty_like(x)
+    with np.errstate(over="ignore"):
+        for shift, mult in ((30, _M1), (27, _M2)):
+            np.right_shift(x, np.uint64(shift), out=t)
+            np.bitwise_xor(x, t, out=x)
+            np.multiply(x, mult, out=x)
+        np.right_shift(x, np.uint64(31), out=t)
+        np.bitwise_xor(x, t, out=x)
 
 
 class _WordHasher:
@@ -146,18 +163,26 @@ def shingle_hashes(
     allu, lens = _pad(allu, lens, ngram)
     total = int(lens.sum())
     npos = total - ngram + 1
-    # rolling combination of ngram consecutive unit hashes (wrapping arithmetic)
+    # rolling combination of ngram consecutive unit hashes (wrapping arithmetic), in place:
+    # each temporary here is as large as the chunk's words
     g = np.zeros(npos, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(ngram):
-            g = g * _GOLD + allu[k : k + npos]
-    g = _mix(g)
-    # keep positions whose n-gram lies inside one text
-    doc_start = np.concatenate([[0], np.cumsum(lens)[:-1]])
+            np.multiply(g, _GOLD, out=g)
+            np.add(g, allu[k : k + npos], out=g)
+    del allu
+    _mix_inplace(g)
+    # keep positions whose n-gram lies inside one text: drop the last ngram-1 of each text
     n_per_doc = lens - ngram + 1
     first = np.cumsum(n_per_doc) - n_per_doc
-    idx = np.repeat(doc_start, n_per_doc) + (np.arange(int(n_per_doc.sum())) - np.repeat(first, n_per_doc))
-    return g[idx], first.astype(np.int64)
+    if ngram > 1:
+        keep = np.ones(npos, dtype=bool)
+        ends = np.cumsum(lens)
+        for k in range(1, ngram):
+            tail = ends[:-1] - k  # the last text's tail lies past npos already
+            keep[tail] = False
+        g = g[keep]
+    return g, first.astype(np.int64)
 
 
 Engine = Literal["auto", "rensa", "numpy"]
@@ -195,13 +220,64 @@ def _numpy_minhash(h: np.ndarray, starts: np.ndarray, num_perm: int, seed: int) 
     return out
 
 
+#: Texts per rensa call: its digests leave Rust only as Python lists (~36 bytes per value),
+#: so a 50k-text chunk at 128 permutations held ~230 MB of lists at once; this bounds it.
+RENSA_EXPORT_DOCS = 2048
+
+
 def _rensa_minhash(h: np.ndarray, starts: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
     from rensa import RMinHash
 
     offsets = np.append(starts, len(h)).astype(np.uint64)
-    mat = RMinHash.digest_matrix_from_flat_token_hashes(h, offsets, num_perm, seed)
-    # the matrix exposes no buffer; to_rows() is its one bulk export
-    return np.array(mat.to_rows(), dtype=np.uint32)
+    out = np.empty((len(starts), num_perm), dtype=np.uint32)
+    for lo in range(0, len(starts), RENSA_EXPORT_DOCS):
+        hi = min(lo + RENSA_EXPORT_DOCS, len(starts))
+        a, b = int(offsets[lo]), int(offsets[hi])
+        mat = RMinHash.digest_matrix_from_flat_token_hashes(h[a:b], offsets[lo : hi + 1] - offsets[lo], num_perm, seed)
+        # the matrix exposes no buffer; to_rows() is its one bulk export
+        out[lo:hi] = mat.to_rows()
+    return out
+
+
+#: Characters of text shingled at a time. Shingling's temporaries are ~40 bytes per word, so
+#: this bounds them to ~15 MB; 50k texts of ~150 words at once took ~400 MB (measured) and was
+#: no faster.
+CHUNK_CHARS = 1 << 21
+
+
+def _chunks(texts: Sequence[str], max_docs: int, max_chars: int) -> Iterator[tuple[int, int]]:
+    """``(lo, hi)`` ranges of at most ``max_docs`` texts and (past the first text) ``max_chars``
+    characters."""
+    if max_docs < 1:
+        raise ValueError("chunk_docs must be >= 1")
+    lens = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    cum = np.cumsum(lens)
+    lo = 0
+    while lo < len(texts):
+        base = cum[lo - 1] if lo else 0
+        hi = int(np.searchsorted(cum, base + max_chars, side="right"))
+        hi = min(max(hi, lo + 1), lo + max_docs, len(texts))
+        yield lo, hi
+        lo = hi
+
+
+def _signature_chunks(
+    texts: Sequence[str], num_perm: int, ngram: int, shingle: Shingle, seed: int, chunk_docs: int, engine: Engine
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(first text, shingle hashes, starts, signatures)`` of each chunk of ``chunk_docs`` texts;
+    the engine is chosen on the first chunk and serves them all."""
+    if num_perm < 1:
+        raise ValueError("num_perm must be >= 1")
+    hasher = _WordHasher() if shingle == "word" else None
+    fn = None
+    for lo, hi in _chunks(texts, chunk_docs, CHUNK_CHARS):
+        h, starts = shingle_hashes(texts[lo:hi], ngram, shingle, hasher=hasher)
+        if len(starts) == 0:
+            continue
+        if fn is None:
+            use_rensa = engine == "rensa" or (engine == "auto" and len(h) >= RENSA_MIN_SHINGLES * len(starts))
+            fn = _rensa_minhash if use_rensa else _numpy_minhash
+        yield lo, h, starts, fn(h, starts, num_perm, seed)
 
 
 def signatures(
@@ -221,21 +297,12 @@ def signatures(
     updated with each text's shingle hashes). ``"numpy"``: tether's multiply-shift engine,
     faster on short texts. ``"auto"`` picks rensa when the first chunk averages at least
     ``RENSA_MIN_SHINGLES`` shingles per text; one engine serves the whole call, so all
-    signatures are comparable. Texts are processed ``chunk_docs`` at a time to bound memory.
+    signatures are comparable. Texts are processed ``chunk_docs`` (and at most
+    ``CHUNK_CHARS`` characters) at a time to bound memory.
     """
-    if num_perm < 1:
-        raise ValueError("num_perm must be >= 1")
     out = np.empty((len(texts), num_perm), dtype=np.uint32)
-    hasher = _WordHasher() if shingle == "word" else None
-    fn = None
-    for lo in range(0, len(texts), chunk_docs):
-        h, starts = shingle_hashes(texts[lo : lo + chunk_docs], ngram, shingle, hasher=hasher)
-        if len(starts) == 0:
-            continue
-        if fn is None:
-            use_rensa = engine == "rensa" or (engine == "auto" and len(h) >= RENSA_MIN_SHINGLES * len(starts))
-            fn = _rensa_minhash if use_rensa else _numpy_minhash
-        out[lo : lo + len(starts)] = fn(h, starts, num_perm, seed)
+    for lo, _, starts, sig in _signature_chunks(texts, num_perm, ngram, shingle, seed, chunk_docs, engine):
+        out[lo : lo + len(starts)] = sig
     return out
 
 
@@ -261,37 +328,120 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     return best
 
 
-def lsh_pairs(sigs: np.ndarray, bands: int, rows: int, window: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs ``(i, j)``, ``i < j``: documents sharing at least one band bucket.
+def candidate_prob(similarity: float, bands: int, rows: int) -> float:
+    """The LSH S-curve: the probability that a pair of Jaccard ``similarity`` shares at
+    least one of ``bands`` bands of ``rows`` rows, ``1 - (1 - s**rows)**bands``."""
+    return float(1 - (1 - similarity**rows) ** bands)
 
-    Within a bucket, each member is paired with the next ``window`` members (all pairs for
-    buckets up to ``window + 1``), which keeps big buckets linear and still connected.
+
+@lru_cache(maxsize=64)
+def recall_bands(threshold: float, num_perm: int, margin: float = 0.05, target: float = 0.95) -> tuple[int, int]:
+    """Recall-leaning (bands, rows): the most rows per band (fewest chance candidates) such
+    that a pair at Jaccard ``threshold - margin`` becomes a candidate with probability at
+    least ``target``, with ``bands = num_perm // rows``. Candidates are then checked with
+    their exact Jaccard, so a loose S-curve costs verification time, not precision.
+
+    Example:
+        >>> recall_bands(0.8, 128)
+        (21, 6)
     """
-    n = sigs.shape[0]
+    best = (num_perm, 1)
+    for r in range(1, num_perm + 1):
+        b = num_perm // r
+        if candidate_prob(max(threshold - margin, 0.0), b, r) >= target:
+            best = (b, r)
+    return best
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit bucket key per document and band, shape ``(n, bands)``."""
     if bands * rows > sigs.shape[1]:
         raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {sigs.shape[1]}")
     mult = _mix(np.arange(1, rows + 1, dtype=np.uint64)) | np.uint64(1)
-    ia: list[np.ndarray] = []
-    ib: list[np.ndarray] = []
+    out = np.empty((sigs.shape[0], bands), dtype=np.uint64)
     for band in range(bands):
         cols = sigs[:, band * rows : (band + 1) * rows].astype(np.uint64)
         with np.errstate(over="ignore"):
-            key = _mix((cols * mult[None, :]).sum(axis=1, dtype=np.uint64) + np.uint64(band))
+            out[:, band] = _mix((cols * mult[None, :]).sum(axis=1, dtype=np.uint64) + np.uint64(band))
+    return out
+
+
+def pairs_from_keys(keys: np.ndarray, window: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs ``(i, j)``, ``i < j``, of documents sharing a bucket in any band of
+    :func:`band_keys`. Within a bucket, each member is paired with the next ``window``
+    members (all pairs for buckets up to ``window + 1``), which keeps big buckets linear and
+    still connected."""
+    n = keys.shape[0]
+    found: list[np.ndarray] = []  # pair codes lo * n + hi; a pair is found in up to every band
+    for band in range(keys.shape[1]):
+        key = keys[:, band]
         order = np.argsort(key, kind="stable")
         ks = key[order]
         for k in range(1, min(window, n - 1) + 1):
             same = ks[k:] == ks[:-k]
             if not same.any():
                 break
-            ia.append(order[:-k][same])
-            ib.append(order[k:][same])
-    if not ia:
+            a, b = order[:-k][same], order[k:][same]
+            found.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
+    if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    a = np.concatenate(ia)
-    b = np.concatenate(ib)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    pair = sorted_unique(lo.astype(np.int64) * n + hi)
+    pair = np.concatenate(found)
+    del found
+    pair.sort()
+    pair = pair[np.r_[True, pair[1:] != pair[:-1]]]
     return pair // n, pair % n
+
+
+def lsh_pairs(sigs: np.ndarray, bands: int, rows: int, window: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs ``(i, j)``, ``i < j``: documents sharing at least one band bucket
+    (:func:`band_keys` then :func:`pairs_from_keys`)."""
+    return pairs_from_keys(band_keys(sigs, bands, rows), window)
+
+
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+def exact_jaccard(
+    h: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 18
+) -> np.ndarray:
+    """Exact Jaccard similarity of the shingle sets of pairs ``(a[k], b[k])``.
+
+    ``h``/``starts`` are :func:`shingle_hashes` output for all texts (uint64, or uint32: the
+    high half of each hash, which is what is compared). Only the texts in a pair are touched:
+    their (text, shingle) keys are sorted once, and each pair looks the shingles of its smaller
+    text up among the other's, ``chunk`` look-ups at a time.
+    """
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.float64)
+    h32 = h if h.dtype == np.uint32 else (h >> np.uint64(32)).astype(np.uint32)
+    all_lens = np.diff(np.append(starts, len(h32))).astype(np.int64)
+    docs = sorted_unique(np.concatenate([a, b]).astype(np.int64))
+    in_pair = np.zeros(len(starts), dtype=bool)
+    in_pair[docs] = True
+    keys = np.repeat(np.arange(len(docs), dtype=np.uint64) << np.uint64(32), all_lens[docs])
+    keys |= h32[np.repeat(in_pair, all_lens)]
+    keys.sort()
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # grouped by text, each text's shingles once
+    cnt = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(docs))
+    off = np.cumsum(cnt) - cnt
+    rank = np.searchsorted(docs, a), np.searchsorted(docs, b)
+    ra, rb = rank
+    small = np.where(cnt[ra] <= cnt[rb], ra, rb)
+    other = ra + rb - small
+    size = cnt[small]
+    inter = np.empty(len(a), dtype=np.int64)
+    cum = np.cumsum(size)
+    cuts = np.searchsorted(cum, np.arange(chunk, int(cum[-1]), chunk), side="right")
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(a)], strict=True):
+        if lo == hi:
+            continue
+        sz = size[lo:hi]
+        seg = np.cumsum(sz) - sz
+        idx = np.repeat(off[small[lo:hi]] - seg, sz) + np.arange(int(sz.sum()))
+        q = (np.repeat(other[lo:hi].astype(np.uint64), sz) << np.uint64(32)) | (keys[idx] & _LOW32)
+        pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+        inter[lo:hi] = np.add.reduceat((keys[pos] == q).astype(np.int64), seg)
+    return inter / (cnt[ra] + cnt[rb] - inter)
 
 
 def estimated_jaccard(sigs: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 200_000) -> np.ndarray:
@@ -316,9 +466,10 @@ def minhash_clusters(
 ) -> list[int]:
     """Near-duplicate cluster ids (0-based, in order of first appearance) for ``texts``.
 
-    Texts whose estimated Jaccard similarity of shingles reaches ``threshold`` (directly or
-    through a chain) share a cluster. ``bands``/``rows`` default to :func:`optimal_bands`;
-    ``verify`` drops LSH candidates whose signature estimate is below ``threshold``.
+    Texts whose Jaccard similarity of shingles reaches ``threshold`` (directly or through a
+    chain) share a cluster. ``bands``/``rows`` default to :func:`recall_bands`; ``verify``
+    drops LSH candidates whose exact Jaccard of shingles is below ``threshold`` (without it,
+    every candidate is a duplicate, as in datasketch's and rensa's LSH).
     """
     labels, _ = minhash_clusters_with_pairs(
         texts, threshold, num_perm, ngram, shingle=shingle, bands=bands, rows=rows, verify=verify, seed=seed
@@ -337,33 +488,60 @@ def minhash_clusters_with_pairs(
     rows: int | None = None,
     verify: bool = True,
     seed: int = 1,
+    chunk_docs: int = 50_000,
+    engine: Engine = "auto",
 ) -> tuple[np.ndarray, dict[tuple[int, int], float]]:
-    """Like :func:`minhash_clusters`, also returning the accepted pairs and their estimates."""
+    """Like :func:`minhash_clusters`, also returning the accepted pairs and their exact Jaccard
+    (``nan`` without ``verify``).
+
+    Signatures are turned into band keys chunk by chunk and not kept; with ``verify`` each
+    text's shingle hashes are kept (4 bytes a shingle) for the exact check of the candidates.
+    """
     if bands is None or rows is None:
-        b, r = optimal_bands(threshold, num_perm)
+        b, r = recall_bands(threshold, num_perm)
         bands, rows = bands or b, rows or r
-    sigs = signatures(texts, num_perm, ngram, shingle, seed=seed)
-    a, b_ = lsh_pairs(sigs, bands, rows)
-    est = estimated_jaccard(sigs, a, b_)
+    n = len(texts)
+    keys = np.empty((n, bands), dtype=np.uint64)
+    sh: list[np.ndarray] = []
+    starts = np.zeros(n, dtype=np.int64)
+    used = 0
+    for lo, h, st, sig in _signature_chunks(texts, num_perm, ngram, shingle, seed, chunk_docs, engine):
+        keys[lo : lo + len(st)] = band_keys(sig, bands, rows)
+        if verify:
+            sh.append((h >> np.uint64(32)).astype(np.uint32))
+        starts[lo : lo + len(st)] = st + used
+        used += len(h)
+    a, b_ = pairs_from_keys(keys)
+    del keys
     if verify:
-        ok = est >= threshold
-        a, b_, est = a[ok], b_[ok], est[ok]
-    labels = components(len(texts), a, b_)
+        flat = np.concatenate(sh) if sh else np.zeros(0, np.uint32)
+        del sh
+        jac = exact_jaccard(flat, starts, a, b_)
+        ok = jac >= threshold
+        a, b_, jac = a[ok], b_[ok], jac[ok]
+    else:  # every candidate is a duplicate; no similarity is computed
+        jac = np.full(len(a), np.nan)
+    labels = components(n, a, b_)
     # renumber in order of first appearance
     _, first = np.unique(labels, return_index=True)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(np.argsort(first))] = np.arange(len(first))
-    pairs = {(int(x), int(y)): float(e) for x, y, e in zip(a, b_, est, strict=True)} if len(a) < 1_000_000 else {}
+    pairs = {(int(x), int(y)): float(e) for x, y, e in zip(a, b_, jac, strict=True)} if len(a) < 1_000_000 else {}
     return rank[labels], pairs
 
 
 __all__ = [
     "RENSA_MIN_SHINGLES",
+    "band_keys",
+    "candidate_prob",
     "estimated_jaccard",
+    "exact_jaccard",
     "lsh_pairs",
     "minhash_clusters",
     "minhash_clusters_with_pairs",
     "optimal_bands",
+    "pairs_from_keys",
+    "recall_bands",
     "shingle_hashes",
     "signatures",
     "sorted_unique",
