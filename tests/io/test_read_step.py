@@ -128,3 +128,11 @@ def test_a_too_deep_record_under_raise_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"in\.jsonl:1: value nested more than 32 levels deep, over the limit of 32 \(field 'payload'\)") as info:
         _run(tmp_path, [{"text": "a", "payload": _nested(60)}])
     assert "\n" not in str(info.value) and info.value.hint
+
+
+@pytest.mark.parametrize("target", ["id", "lineage"])
+def test_renaming_a_column_to_a_tether_column_is_a_config_error(tmp_path: Path, target: str) -> None:
+    from tether.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"bad value for 'steps\[0\]\.read\.rename': .*'{target}' is tether's own"):
+        _run(tmp_path, [{"uid": "a", "text": "a"}], f", rename: {{uid: {target}}}")

@@ -97,6 +97,15 @@ class Read(SourceStep):
 
     _run_id: str | None = PrivateAttr(default=None)
 
+    @field_validator("rename")
+    @classmethod
+    def _not_onto_tether_columns(cls, v: dict[str, str]) -> dict[str, str]:
+        for source, target in v.items():
+            if target in RESERVED:
+                how = f"use id_field: {source} to take record ids from it" if target == ID else "rename it to another name"
+                raise ValueError(f"{source} -> {target}: '{target}' is tether's own column; {how}")
+        return v
+
     @field_validator("path")
     @classmethod
     def _non_empty(cls, v: str | list[str]) -> str | list[str]:
