@@ -46,11 +46,17 @@ class Pipeline:
         return cls.from_dict(raw, base_dir)
 
     def validate(self) -> None:
-        """Check step columns before anything runs; raises ConfigError on a mismatch."""
+        """Check step columns before anything runs; raises ConfigError on a mismatch.
+        :func:`tether.pipeline.preflight.preflight` lists every problem ``tether validate`` reports."""
         Runner(self.config, Path("."), base_dir=self.base_dir).check()
 
     def run(self, run_dir: str | Path, *, progress: Progress | None = None, **options: Any) -> RunResult:
-        """Run (or resume) the pipeline into ``run_dir``."""
+        """Run (or resume) the pipeline into ``run_dir``; what would stop it part-way (a missing
+        input, an undefined LLM or an unset API-key variable, an export format the records cannot
+        fill) stops it before the first step."""
+        from tether.pipeline.preflight import check_before_run
+
+        check_before_run(self.config, self.steps, self.base_dir)
         return Runner(self.config, run_dir, base_dir=self.base_dir, progress=progress, resource_options=options).execute()
 
 

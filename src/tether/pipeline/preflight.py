@@ -162,7 +162,7 @@ def _llms(steps: Sequence[Step], config: PipelineConfig) -> list[Problem]:
                 used.setdefault(name, where)
     for name, where in used.items():
         env = config.llm[name].api_key_env
-        if env and not os.environ.get(env):
+        if env and config.llm[name].backend == "openai" and not os.environ.get(env):  # the one backend with a key
             problems.append(Problem(
                 f"llm.{name}.api_key_env",
                 f"environment variable {env} is not set (llm '{name}', used by {where}, reads its API key from it)",
