@@ -174,8 +174,9 @@ def to_table(records: Iterable[Mapping[str, Any]]) -> pa.Table:
         else:
             try:
                 columns[name] = pa.array(values)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                # mixed types in one column: keep each value as canonical JSON text
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                # mixed types in one column (or an integer past 64 bits): keep each value as
+                # canonical JSON text
                 columns[name] = pa.array(
                     [None if v is None else (v if isinstance(v, str) else canonical_json(v)) for v in values],
                     pa.string(),

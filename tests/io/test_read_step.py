@@ -136,3 +136,10 @@ def test_renaming_a_column_to_a_tether_column_is_a_config_error(tmp_path: Path, 
 
     with pytest.raises(ConfigError, match=rf"bad value for 'steps\[0\]\.read\.rename': .*'{target}' is tether's own"):
         _run(tmp_path, [{"uid": "a", "text": "a"}], f", rename: {{uid: {target}}}")
+
+
+def test_an_integer_too_large_for_arrow_is_kept_as_its_text(tmp_path: Path) -> None:
+    big = 123456789012345678901234567890
+    counts, run = _run(tmp_path, [f'{{"text": "a", "big": {big}}}', '{"text": "b", "big": 1}'])
+    assert counts["out"] == 2
+    assert [r["big"] for r in _kept(run)] == [str(big), "1"]
