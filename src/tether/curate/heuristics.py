@@ -186,9 +186,13 @@ class RepetitionFilter(TextFilter):
     )
 
     max_dup_line_frac: float | None = 0.30
+    """Most share of lines that repeat an earlier line (Gopher: .30); None: not checked."""
     max_dup_para_frac: float | None = 0.30
+    """Most share of paragraphs that repeat an earlier paragraph (Gopher: .30); None: not checked."""
     max_dup_line_char_frac: float | None = 0.20
+    """Most share of characters in repeated lines (Gopher: .20); None: not checked."""
     max_dup_para_char_frac: float | None = 0.20
+    """Most share of characters in repeated paragraphs (Gopher: .20); None: not checked."""
     max_top_ngram_frac: dict[int, float] = Field(default_factory=lambda: dict(GOPHER_TOP_NGRAM))
     """n -> most characters the most frequent word n-gram may cover (Gopher: 2: .20, 3: .18, 4: .16)."""
     max_dup_ngram_frac: dict[int, float] = Field(default_factory=lambda: dict(GOPHER_DUP_NGRAM))

@@ -111,7 +111,9 @@ class IFDSelect(GlobalStep):
     model: str
     """A local causal LM folder (e.g. a saved GPT-2); nothing is downloaded."""
     instruction_field: str = "instruction"
+    """The column holding the instruction."""
     response_field: str = "response"
+    """The column holding the response."""
     prompt_template: str = "{instruction}\n"
     """How the instruction is shown to the model before the response."""
     top_percent: float | None = Field(None, gt=0, le=100)
@@ -121,8 +123,12 @@ class IFDSelect(GlobalStep):
     drop_ge_1: bool = True
     """Drop pairs with IFD >= 1 (the instruction does not help predict the response)."""
     batch_size: int = Field(8, ge=1)
+    """Sequences per forward pass."""
     max_length: int = Field(512, ge=8)
+    """Most tokens of instruction and response together: the response is kept (up to this), the
+    instruction loses its start."""
     device: str = "cpu"
+    """The torch device the model runs on (cpu, cuda, cuda:1, mps)."""
 
     _lm: Any = PrivateAttr(default=None)
 

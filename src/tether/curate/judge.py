@@ -305,6 +305,7 @@ class LLMJudge(FilterStep):
     """A replacement prompt; must contain {instruction} and {response}, filled literally
     (other braces, e.g. a JSON example, need no escaping). Default: built from the rubric."""
     temperature: float = Field(0.0, ge=0)
+    """The judge's sampling temperature."""
     max_attempts: int = Field(3, ge=1)
     """Structured-output attempts before the answer counts as unparseable."""
 

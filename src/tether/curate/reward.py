@@ -117,7 +117,9 @@ class RewardModel(FilterStep):
     model: str
     """A local model folder (AutoModelForSequenceClassification + tokenizer)."""
     instruction_field: str = "instruction"
+    """The column holding the instruction (the user turn)."""
     response_field: str = "response"
+    """The column holding the response scored (the assistant turn)."""
     min_score: float | None = None
     """Least reward kept; unset: score only."""
     input_format: InputFormat = "auto"
@@ -126,8 +128,11 @@ class RewardModel(FilterStep):
     positive_label: int = -1
     """For multi-label classifiers: the label whose log-probability is the score."""
     batch_size: int = Field(16, ge=1)
+    """Pairs per forward pass."""
     max_length: int = Field(512, ge=8)
+    """Most tokens per scored input; longer ones are cut at the end."""
     device: str = "cpu"
+    """The torch device the model runs on (cpu, cuda, cuda:1, mps)."""
 
     _lm: Any = PrivateAttr(default=None)
     _scores: dict[str, float] = PrivateAttr(default_factory=dict)

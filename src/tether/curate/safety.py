@@ -106,6 +106,7 @@ class SafetyJudge(TextFilter):
     threshold: float = Field(0.5, gt=0, le=1)
     """Reject when any category's score is at or above this."""
     max_attempts: int = Field(3, ge=1)
+    """Structured-output attempts before the answer counts as unparseable."""
 
     _policy: dict[str, str] = PrivateAttr(default_factory=dict)
 
