@@ -87,3 +87,29 @@ def test_columns_a_template_file_reads_are_checked_before_the_run(tmp_path: Path
     assert Prompt(template_file="ask.j2").input_columns() == {"level", "topic"}
     sample["sample"]["attributes"]["level"] = {"value": "first"}
     Pipeline.from_dict({"steps": [sample, {"prompt": {"template_file": "ask.j2"}}]}, base_dir=tmp_path).validate()
+
+
+@pytest.mark.parametrize(("temperature", "calls"), [(0.8, 6), (0.0, 1)])
+def test_records_rendering_one_prompt_get_a_sample_each_and_a_rerun_is_free(
+    tmp_path: Path, temperature: float, calls: int
+) -> None:
+    import itertools
+
+    from gen_helpers import run_pipeline, step_records
+
+    from tether.llm.testing import FakeOpenAIServer
+
+    rows = [{"instruction": "Write a haiku about rain.", "slot": i} for i in range(6)]  # one prompt, 6 records
+    (tmp_path / "grid.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    counter = itertools.count()
+    steps = [{"read": {"path": "grid.jsonl"}},
+             {"prompt": {"template": "{{ instruction }}", "temperature": temperature}}]
+    with FakeOpenAIServer(lambda req: f"sample {next(counter)}") as srv:
+        run_pipeline(tmp_path, steps, srv.llm_config())
+        answers = [r["response"] for r in step_records(tmp_path / "run", 1, "prompt")]
+        assert len(answers) == 6 and srv.calls == calls
+        assert len(set(answers)) == calls  # sampling stays sampling; at temperature 0 one answer is shared
+        (tmp_path / "run" / "steps").rename(tmp_path / "steps.old")  # redo every step; the cache stays
+        run_pipeline(tmp_path, steps, srv.llm_config())
+        assert srv.calls == calls  # each record's sample came from the cache
+        assert [r["response"] for r in step_records(tmp_path / "run", 1, "prompt")] == answers

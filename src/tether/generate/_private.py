@@ -123,10 +123,16 @@ class LLMFields(BaseModel):
     llm_seed: int | None = None
     """A sampling seed passed to the backend (where it supports one)."""
 
-    def request(self, prompt: str, *, system: str | None = None, n: int = 1, **params: Any) -> LLMRequest:
+    def request(self, prompt: str, *, system: str | None = None, n: int = 1, sample_of: str | None = None,
+                **params: Any) -> LLMRequest:
+        """A chat request with the step's sampling parameters. ``sample_of`` (the record's id)
+        gives a sampled request (temperature above 0) a cache key of its own, so two records
+        that render the same prompt get two samples, not one answer twice; a rerun finds both."""
         base: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens, "n": n,
                                 "seed": self.llm_seed}
         base.update(params)
+        if sample_of is not None and float(base["temperature"]) > 0:
+            base["sample_key"] = sample_of
         return LLMRequest.chat(prompt, system=system, **base)
 
 

@@ -135,7 +135,8 @@ class Distill(MapStep, LLMFields):
             self.setup(ctx)
         prompt = record[self.prompt_column]
         client = ctx.llm(self.llm)
-        resp = await client.generate(self.request(str(prompt), system=self.system, n=self.n), record_id=record[ID])
+        req = self.request(str(prompt), system=self.system, n=self.n, sample_of=record[ID])
+        resp = await client.generate(req, record_id=record[ID])
         samples = [make_child(self, record, {"prompt": prompt, "response": t, "sample_index": j}, ctx,
                               recipe="distill", model=client.model_identity, template_hash=None,
                               prompt_hash=resp.request_hash, salt=j)

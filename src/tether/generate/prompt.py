@@ -135,7 +135,8 @@ class Prompt(MapStep, LLMFields):
         template_hash = digest([self._tpl.hash, self._sys.hash if self._sys else None])
         out = Outcome()
         if self._schema is None:
-            resp = await client.generate(self.request(prompt, system=system, n=self.n), record_id=record.get(ID))
+            req = self.request(prompt, system=system, n=self.n, sample_of=record.get(ID))
+            resp = await client.generate(req, record_id=record.get(ID))
             for j, text in enumerate(resp.texts):
                 data = {**base, self.output_column: text}
                 out.kept.append(make_child(self, parents, data, ctx, recipe="prompt", model=client.model_identity,
@@ -144,7 +145,7 @@ class Prompt(MapStep, LLMFields):
         for j in range(self.n):
             # each sample is its own call with its own seed, so the cache keeps them apart
             seed = (self.llm_seed or 0) + j if (j or self.llm_seed is not None) else None
-            req = self.request(prompt, system=system, n=1, seed=seed)
+            req = self.request(prompt, system=system, n=1, seed=seed, sample_of=record.get(ID))
             obj, resp = await client.generate_structured(req, self._schema, record_id=record.get(ID),
                                                          max_attempts=self.max_attempts)
             data = {**base, **obj.model_dump()}

@@ -33,7 +33,10 @@ _FLUSH_HITS_EVERY = 256
 
 def request_key(model_identity: str, request: LLMRequest) -> str:
     """The cache key: sha256 of the canonical JSON of the model identity and the request."""
-    body = canonical_json({"model": model_identity, "request": request.model_dump(mode="json")})
+    req = request.model_dump(mode="json")
+    if req.get("sample_key") is None:  # requests without one keep the keys they always had
+        req.pop("sample_key", None)
+    body = canonical_json({"model": model_identity, "request": req})
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 

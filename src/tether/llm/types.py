@@ -30,6 +30,10 @@ class LLMRequest(BaseModel):
     stop: list[str] | None = None
     output_schema: dict[str, Any] | None = None
     logprobs: bool = False
+    sample_key: str | None = None
+    """Tells apart samples of one prompt drawn for different records (e.g. a record's id): part
+    of the cache key, never sent. Without it, records that render the same prompt share one
+    cached answer, and temperature sampling would give them copies."""
 
     @classmethod
     def chat(cls, prompt: str, *, system: str | None = None, **params: Any) -> LLMRequest:
