@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,21 @@ def test_an_integer_too_large_for_arrow_is_kept_as_its_text(tmp_path: Path) -> N
     counts, run = _run(tmp_path, [f'{{"text": "a", "big": {big}}}', '{"text": "b", "big": 1}'])
     assert counts["out"] == 2
     assert [r["big"] for r in _kept(run)] == [str(big), "1"]
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        (r'{"text": "lone \ud800 surrogate"}', "text"),
+        (r'{"text": "k", "\udcffkey": "v"}', "\udcffkey"),
+        (r'{"text": "k", "deep": [{"a": ["x\udfff"]}]}', "deep"),
+    ],
+)
+def test_a_lone_surrogate_is_a_bad_row_naming_its_field(tmp_path: Path, line: str, field: str) -> None:
+    counts, run = _run(tmp_path, ['{"text": "fine"}', line], ", on_error: quarantine")
+    assert counts == {"in": 2, "out": 1, "rejected": 0, "quarantined": 1}
+    q = _quarantined(run)[0]
+    assert q["error_message"].startswith("in.jsonl:2: ") and "surrogate" in q["error_message"]
+    assert f"(field '{field.encode('utf-8', 'backslashreplace').decode()}')" in q["error_message"]
+    assert re.search(r"\\ud[89a-f][0-9a-f]{2}", q["raw"])  # kept, with the surrogate escaped
+    assert [r["text"] for r in _kept(run)] == ["fine"]

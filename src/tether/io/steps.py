@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,25 +27,42 @@ RESERVED = {ID: "source_id", LINEAGE: "source_lineage"}
 MAX_DEPTH = 32
 
 
-def nesting_depth(value: Any, limit: int) -> int:
-    """The nesting depth of ``value`` (a scalar is 0), counted without recursion and only as
-    far as ``limit + 1``: a deeper value returns ``limit + 1``."""
-    deepest = 0
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def value_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why ``value`` cannot be stored (None when it can): nesting deeper than ``max_depth``
+    (lists and objects; a scalar is depth 0), or a string or key with a lone UTF-16 surrogate
+    (JSON's ``\\ud800`` escape), which UTF-8 cannot encode. Walked without recursion, and
+    only as deep as ``max_depth + 1``."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         v, d = stack.pop()
+        if isinstance(v, str):
+            if _has_surrogate(v):
+                return "holds a lone UTF-16 surrogate, which UTF-8 cannot store"
+            continue
         if isinstance(v, dict):
+            if any(isinstance(k, str) and _has_surrogate(k) for k in v):
+                return "has a key with a lone UTF-16 surrogate, which UTF-8 cannot store"
             children: Any = v.values()
         elif isinstance(v, (list, tuple)):
             children = v
         else:
             continue
-        d += 1
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
-        stack.extend((c, d) for c in children)
-    return deepest
+        if d + 1 > max_depth:
+            return f"nested more than {max_depth} levels deep, over the limit of {max_depth}"
+        stack.extend((c, d + 1) for c in children)
+    return None
+
+
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udXXX`` escapes, so UTF-8 can store it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _id_text(value: Any) -> str:
@@ -52,7 +70,7 @@ def _id_text(value: Any) -> str:
 
 
 def _raw_text(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, default=str)
+    return _printable(json.dumps(data, ensure_ascii=False, default=str))
 
 
 def _prefix(data: dict[str, Any] | None) -> str | None:
@@ -215,12 +233,18 @@ class Read(SourceStep):
                 hint="raise max_record_bytes on the read step, or split the record",
             )
         for col, value in data.items():
-            if nesting_depth(value, MAX_DEPTH) > MAX_DEPTH:
+            if _has_surrogate(col):
+                problem: str | None = "the column name holds a lone UTF-16 surrogate, which UTF-8 cannot store"
+            else:
+                problem = value_problem(value)
+                problem = None if problem is None else f"value {problem}"
+            if problem is not None:
                 raise RecordError(
-                    f"value nested more than {MAX_DEPTH} levels deep, over the limit of {MAX_DEPTH}",
+                    problem,
                     where=row.where,
-                    field=col,
-                    hint="flatten the value, or store it as a JSON string",
+                    field=_printable(col),
+                    hint="flatten the value, or store it as a JSON string" if "nested" in problem
+                    else "fix the text at its source (a surrogate pair must be whole)",
                 )
         rid = None
         if self.id_field:
