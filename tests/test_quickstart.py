@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tether.lineage import trace
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart"
 
 
+@pytest.mark.slow
 def test_quickstart_runs_offline_and_traces_to_its_seed_documents(tmp_path: Path) -> None:
     run = tmp_path / "qs"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

@@ -77,6 +77,7 @@ def _flagged(rep) -> dict[str, str]:
     return {r.name: r.status for r in rep.results if r.status != "ok"}
 
 
+@pytest.mark.slow
 def test_two_halves_of_real_text_pass_every_family(docs, minilm):
     h = len(docs) // 2
     rep = audit(docs[:h], reference=docs[h : 2 * h], config=AuditConfig(), embedder=minilm)

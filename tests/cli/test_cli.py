@@ -21,6 +21,7 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_run_inspect_and_rerun(project: Path) -> None:
     r = tether("run", "p.yaml", "--run-dir", "out", cwd=project)
     assert r.returncode == 0, r.stderr

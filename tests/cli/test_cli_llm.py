@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tether.llm.testing import FakeOpenAIServer
@@ -35,6 +36,7 @@ def _answer(req: dict) -> dict:
     return {"content": "answer to " + req["messages"][-1]["content"], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
 
 
+@pytest.mark.slow
 def test_inspect_shows_tokens_after_a_rerun(tmp_path: Path) -> None:
     with FakeOpenAIServer(_answer) as srv:
         project = _project(tmp_path, srv.llm_config(), [{"cli_ask": {}}])

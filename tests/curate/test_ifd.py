@@ -95,6 +95,7 @@ MATCHED = [("what is the capital of france", "the capital of france is paris"),
            ("name a fruit", "an apple is a fruit that grows on trees")]
 
 
+@pytest.mark.slow
 def test_ifd_drop_ge_1_planted_precision_recall(tmp_path):
     # a tiny LM that learnt each response after its instruction and on its own: planted
     # mismatched pairs (a response under another pair's instruction) are the ones where the

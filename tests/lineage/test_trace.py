@@ -69,6 +69,7 @@ def test_cli_trace_json(small_run: Path) -> None:
     assert bad.returncode == 3 and "error:" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_quickstart_records_trace_to_their_seed_documents(tmp_path: Path) -> None:
     from tether.pipeline import Pipeline
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 from llm_teststeps import answer_for as _answer
 from llm_teststeps import pipeline_config as _pipeline
 from llm_teststeps import write_seeds as _seeds
@@ -138,6 +139,7 @@ _KILL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) -> None:
     import threading
 

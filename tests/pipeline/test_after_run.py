@@ -99,6 +99,7 @@ def test_rerun_of_an_audited_run_does_no_work(tmp_path: Path, audits: list[int])
     assert (run / "dataset" / "data.jsonl").exists() and audits == [1, 1]
 
 
+@pytest.mark.slow
 def test_cli_exits_5_on_a_failed_gate_and_again_on_the_rerun(tmp_path: Path) -> None:
     pipe = _pipe(tmp_path, ">= 0.99")
     cmd = [sys.executable, "-m", "tether", "-q", "run", str(pipe), "--run-dir", str(tmp_path / "run"), "-q"]

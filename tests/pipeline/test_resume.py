@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import HERE, write_pipeline
 
 from tether.pipeline import RunDir
@@ -46,6 +47,7 @@ def _dataset(run_dir: Path) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 def test_kill_mid_step_then_rerun_gives_the_uninterrupted_result(tmp_path: Path, numbers: Path) -> None:
     pipeline = write_pipeline(tmp_path, PIPE)
     # uninterrupted reference run

@@ -32,6 +32,7 @@ def report_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_and_opens_with_the_scorecard(report_dir):
     text = (report_dir / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
