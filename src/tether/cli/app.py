@@ -44,13 +44,21 @@ def run(
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Where the run goes (default runs/NAME).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a value: STEP.param=value (repeatable).")] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    from_step: Annotated[str | None, typer.Option(
+        "--from", help="Redo this step and every later one, even if up to date (cached LLM answers are reused)."
+    )] = None,
+    fresh: Annotated[bool, typer.Option(
+        "--fresh", help="Redo every step and set the LLM response cache aside: every request is asked again."
+    )] = False,
 ) -> None:
     """Run a pipeline (or resume it: finished steps are not run again)."""
     from tether.pipeline import Pipeline
 
+    if fresh and from_step is not None:
+        raise typer.BadParameter("give --fresh or --from STEP, not both")
     pipe = Pipeline.from_yaml(pipeline, overrides=set_)
     target = run_dir or Path("runs") / pipe.config.name
-    result = pipe.run(target, progress=make_progress(quiet))
+    result = pipe.run(target, progress=make_progress(quiet), redo_from=from_step, fresh=fresh)
     if not result.did_work:
         err_console.print("nothing to do: every step is up to date")
     out_console.print(f"run: {result.run_dir}  dataset: {result.dataset_rows} records  digest: {result.dataset_digest}")

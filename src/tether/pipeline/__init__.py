@@ -50,14 +50,21 @@ class Pipeline:
         :func:`tether.pipeline.preflight.preflight` lists every problem ``tether validate`` reports."""
         Runner(self.config, Path("."), base_dir=self.base_dir).check()
 
-    def run(self, run_dir: str | Path, *, progress: Progress | None = None, **options: Any) -> RunResult:
+    def run(self, run_dir: str | Path, *, progress: Progress | None = None, redo_from: str | None = None,
+            fresh: bool = False, **options: Any) -> RunResult:
         """Run (or resume) the pipeline into ``run_dir``; what would stop it part-way (a missing
         input, an undefined LLM or an unset API-key variable, an export format the records cannot
-        fill) stops it before the first step."""
+        fill) stops it before the first step.
+
+        ``redo_from`` (a step name) redoes that step and every later one even when they are up
+        to date, reusing cached LLM answers (after fixing a cause their fingerprints do not
+        see: a plugin's code, a server that failed); ``fresh`` redoes every step and sets the
+        LLM response cache aside, so every request is asked again."""
         from tether.pipeline.preflight import check_before_run
 
         check_before_run(self.config, self.steps, self.base_dir)
-        return Runner(self.config, run_dir, base_dir=self.base_dir, progress=progress, resource_options=options).execute()
+        return Runner(self.config, run_dir, base_dir=self.base_dir, progress=progress, resource_options=options,
+                      redo_from=redo_from, fresh=fresh).execute()
 
 
 __all__ = [

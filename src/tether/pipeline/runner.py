@@ -107,6 +107,8 @@ class Runner:
         base_dir: Path | None = None,
         progress: Progress | None = None,
         resource_options: dict[str, Any] | None = None,
+        redo_from: str | None = None,
+        fresh: bool = False,
     ) -> None:
         self.config = config
         self.run = RunDir(run_dir)
@@ -114,6 +116,10 @@ class Runner:
         self.progress = progress or Progress()
         self.steps = build_steps(config)
         self.resource_options = resource_options or {}
+        self.redo_from = redo_from
+        self.fresh = fresh
+        if redo_from is not None:
+            self._redo_index()  # an unknown step name fails before anything runs
         self._usage: dict[str, ByClient] = {}  # step -> LLM usage per client, over all its attempts
 
     def _ctx(self, step: Step, run_id: str, resources: RunResources | None, step_dir: Path | None) -> StepContext:
@@ -133,7 +139,41 @@ class Runner:
     def execute(self) -> RunResult:
         self.check()
         with self.run.lock():
+            self._reset()
             return asyncio.run(self._execute())
+
+    def _redo_index(self) -> int:
+        names = [s.instance_name for s in self.steps]
+        if self.redo_from not in names:
+            raise ConfigError(
+                f"--from {self.redo_from}: the pipeline has no step of that name (its steps: {', '.join(names)})",
+                hint="name a step as `tether inspect RUN_DIR` lists it",
+            )
+        return names.index(self.redo_from)
+
+    def _reset(self) -> None:
+        """``redo_from``: forget the named step's output and every later one's (their cached
+        LLM answers stay, so only requests that failed are asked again). ``fresh``: forget every
+        step and set the LLM response cache aside, so every request is asked again."""
+        import shutil
+
+        if not (self.fresh or self.redo_from is not None) or not self.run.root.exists():
+            return
+        start = 0 if self.fresh else self._redo_index()
+        for i, step in enumerate(self.steps):
+            path = self.run.step_dir(i, step.instance_name)
+            if i >= start and path.exists():
+                shutil.rmtree(path)
+        self.run.update_outputs(export=None)
+        if self.fresh and self.run.cache.exists():
+            aside = self.run.cache.with_name(f"cache.{time.strftime('%Y%m%dT%H%M%S')}.sqlite")
+            for suffix in ("", "-wal", "-shm"):  # the WAL goes with its database, or answers are lost
+                src = Path(str(self.run.cache) + suffix)
+                if src.exists():
+                    src.replace(Path(str(aside) + suffix))
+            log.info("--fresh: the LLM response cache was set aside as %s; every request is asked again", aside.name)
+        what = "every step" if self.fresh else f"step {self.steps[start].instance_name} and every step after it"
+        log.info("%s: redoing %s", "--fresh" if self.fresh else f"--from {self.redo_from}", what)
 
     async def _execute(self) -> RunResult:
         from tether import __version__
