@@ -37,3 +37,14 @@ def test_what_counts_as_a_credential() -> None:
         assert is_secret(name), name
     for name in ("PATH", "HOME", "TETHER_TEST_KEY", "TOKENIZERS_PARALLELISM", "CI", "PYTHONPATH"):
         assert not is_secret(name), name
+
+
+def test_a_misspelt_marker_is_an_error(tmp_path: Path) -> None:
+    # the suite's own settings (pyproject.toml) with a test file marked @pytest.mark.slwo
+    (tmp_path / "test_marker.py").write_text("import pytest\n\n\n@pytest.mark.slwo\ndef test_x():\n    pass\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(HERE.parent / "pyproject.toml"),
+         "--rootdir", str(tmp_path), str(tmp_path / "test_marker.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode != 0 and "'slwo' not found in `markers` configuration option" in proc.stdout + proc.stderr
