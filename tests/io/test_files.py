@@ -106,3 +106,21 @@ def test_editing_a_file_changes_the_fingerprint(tmp_path: Path) -> None:
 def test_is_binary() -> None:
     assert not is_binary("naïve café".encode())
     assert is_binary(b"abc\x00def") and not is_binary(b"a" * 9000 + b"\x00")  # only the first 8 KiB
+
+
+def test_a_pipeline_run_keeps_the_rejected_files_beside_the_kept(tmp_path: Path) -> None:
+    from tether.pipeline import Pipeline
+    from tether.pipeline.rundir import KEPT, REJECTED, RunDir
+
+    code_folder(tmp_path / "proj")
+    pipe = Pipeline.from_dict({"steps": [{"read_files": {"path": "proj", "max_bytes": 1000}},
+                                         {"length_filter": {"fields": "text", "min_words": 1}}]}, base_dir=tmp_path)
+    result = pipe.run(tmp_path / "run")
+    counts = result.steps[0]["counts"]
+    assert counts["out"] == 4 and counts["rejected"] == 4 and result.dataset_rows == 4
+    store = RunDir(tmp_path / "run").store(0, "read_files")
+    rejected = {r["path"]: r["reject_reason"] for r in store.iter_records(REJECTED)}
+    assert rejected == {"logo.png": "binary_file", "legacy.py": "not_utf8", "empty.py": "empty_file",
+                        "big.py": "too_large"}
+    assert sorted(r["path"] for r in store.iter_records(KEPT)) == [
+        "README.md", "pkg/__init__.py", "pkg/geometry.py", "pkg/sub/text.py"]
