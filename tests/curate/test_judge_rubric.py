@@ -207,3 +207,17 @@ def test_pipeline_check_reads_the_rubric_beside_the_pipeline(tmp_path, monkeypat
     with pytest.raises(ConfigError, match="llm_judge__verbosity"):
         check_columns([*steps[:2], Select(keep=["llm_judge__verbosity"])],
                       lambda s: StepContext(step_name=s.instance_name, base_dir=tmp_path))
+
+
+def test_a_set_up_judge_pickles_as_its_config(tmp_path):
+    import pickle
+
+    (tmp_path / "support.yaml").write_text(SUPPORT)
+    step = LLMJudge(llm="judge", rubric="support.yaml")
+    recs = [new_record({"instruction": "Reset my password", "response": "Click 'forgot password'."})]
+    run_step(step, recs, make_ctx("llm_judge", base_dir=tmp_path, llms={"judge": FakeLLM(support_answer)}))
+    step.load_rubric(lambda p: tmp_path / p)  # its rubric and answer model are built
+    again = pickle.loads(pickle.dumps(step))
+    assert again.config_hash() == step.config_hash()
+    assert again.load_rubric(lambda p: tmp_path / p).answer_model.model_json_schema()["required"] == [
+        "accuracy", "tone", "brevity"]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from functools import cache, cached_property
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -110,6 +110,23 @@ class Criterion(BaseModel):
         return self
 
 
+@lru_cache(maxsize=64)
+def _answer_model(spec: tuple[tuple[str, int, int], ...]) -> type[BaseModel]:
+    """The answer model of criteria ``(name, min, max)``, built once per shape (a module-level
+    cache, so a rubric pickles as its data)."""
+    fields: dict[str, Any] = {
+        f"c{i}": (int, Field(alias=name, title=name.replace("_", " ").title(), ge=lo, le=hi))
+        for i, (name, lo, hi) in enumerate(spec)
+    }
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "JudgeScores", __config__=ConfigDict(extra="forbid"),
+        __doc__=("The judge's answer: each attribute 1 (worst / least) to 5 (best / most)."
+                 if all((lo, hi) == (1, 5) for _, lo, hi in spec)
+                 else "The judge's answer: each attribute an integer on its scale."),
+        **fields, rationale=(str, ""),
+    )
+
+
 class Rubric(BaseModel):
     """A judge's rubric: its criteria, and which of them average into the step's score.
 
@@ -160,21 +177,11 @@ class Rubric(BaseModel):
     def score_names(self) -> tuple[str, ...]:
         return tuple(self.score) if self.score else self.names
 
-    @cached_property
+    @property
     def answer_model(self) -> type[BaseModel]:
         """The pydantic model of the judge's answer: one integer per criterion, bounded by its
         scale, and a rationale. Criteria are fields by alias, so any snake_case name works."""
-        fields: dict[str, Any] = {
-            f"c{i}": (int, Field(alias=c.name, title=c.name.replace("_", " ").title(), ge=c.scale.min, le=c.scale.max))
-            for i, c in enumerate(self.criteria)
-        }
-        return create_model(  # type: ignore[call-overload,no-any-return]
-            "JudgeScores", __config__=ConfigDict(extra="forbid"),
-            __doc__=("The judge's answer: each attribute 1 (worst / least) to 5 (best / most)."
-                     if all((c.scale.min, c.scale.max) == (1, 5) for c in self.criteria)
-                     else "The judge's answer: each attribute an integer on its scale."),
-            **fields, rationale=(str, ""),
-        )
+        return _answer_model(tuple((c.name, c.scale.min, c.scale.max) for c in self.criteria))
 
     def header(self) -> str:
         """The rubric as the judge reads it, before the instruction and response."""
