@@ -58,3 +58,19 @@ def test_a_column_present_with_empty_values_is_not_absent() -> None:
     recs = [new_record({"text": None}, step="t"), new_record({"text": "two words"}, step="t")]
     out = run_in_memory([LengthFilter(min_words=1)], recs)
     assert len(out.kept) == 1 and [v.reason for _, v in out.rejected] == ["too_short"]
+
+
+def test_a_later_batch_without_a_sparse_column_is_not_an_error() -> None:
+    import asyncio
+
+    from tether.curate.heuristics import LengthFilter
+
+    step = LengthFilter(fields=["text", "context"], min_words=1)
+    ctx = StepContext(step_name=step.instance_name)
+    first = [new_record({"text": "two words", "context": "some context"}, step="t")]
+    later = [new_record({"text": "more words"}, step="t")]  # a part of the input with no context at all
+    assert len(asyncio.run(step.run_batch(first, ctx)).kept) == 1
+    assert len(asyncio.run(step.run_batch(later, ctx)).kept) == 1
+    # a fresh run (a new context) checks its first batch again
+    with pytest.raises(ConfigError, match=r"reads column\(s\) context"):
+        asyncio.run(step.run_batch(later, StepContext(step_name=step.instance_name)))

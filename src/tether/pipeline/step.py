@@ -180,10 +180,16 @@ def _error_text(exc: BaseException | str) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+#: ``ctx.stats`` key (kept out of the manifest by its ``_``) set once a run's first batch of a
+#: step had the columns it reads: a later part of the input may lack a sparse column entirely.
+_COLUMNS_CHECKED = "_columns_checked"
+
+
 def check_record_columns(step: Step, records: Sequence[Record], ctx: StepContext) -> None:
-    """Raise a :class:`ConfigError` naming the step when a column it reads is in none of
-    ``records``: an absent column is a wrong config, not empty text (a null value is fine)."""
-    if not records:
+    """Raise a :class:`ConfigError` naming the step when a column it reads is in none of the
+    records of its first batch: an absent column is a wrong config, not empty text (a null
+    value, or a column only some batches have, is fine)."""
+    if not records or ctx.stats.get(_COLUMNS_CHECKED):
         return
     need = step.with_resolved_files(ctx.base_dir).input_columns()
     missing = sorted(c for c in need if not any(c in r for r in records))
@@ -195,6 +201,7 @@ def check_record_columns(step: Step, records: Sequence[Record], ctx: StepContext
             hint="map a column on the read step (text_field: or rename:), or point the step's fields: "
             "(or *_field / *_column) at a column the records have",
         )
+    ctx.stats[_COLUMNS_CHECKED] = True
 
 
 _Batch = Callable[[Any, Any, Any], Awaitable[Any]]
