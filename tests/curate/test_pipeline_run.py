@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tether.pipeline import Pipeline
 
 
@@ -66,3 +68,22 @@ def test_a_step_that_keeps_nothing_is_flagged_with_its_reasons(tmp_path, caplog)
     assert any("length_filter kept none" in r.getMessage() for r in caplog.records)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert "too_short (5)" in next(s for s in manifest["steps"] if s["name"] == "length_filter")["warning"]
+
+
+def test_min_keep_stops_the_run_naming_the_step_and_its_reasons(tmp_path):
+    from tether.errors import StepError
+
+    rows = [{"text": f"short {i}" if i < 7 else f"a longer text number {i} with enough words in it"}
+            for i in range(10)]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = {"steps": [{"read": {"path": "t.jsonl"}}, {"length_filter": {"min_words": 5, "min_keep": 0.5}},
+                     {"limit": {"n": 100}}]}
+    for _ in range(2):  # the first run, then a rerun where the step is up to date: both stop
+        with pytest.raises(StepError, match=r"step length_filter: kept 3 of 10 records \(30\.0%\), below min_keep "
+                                            r"0\.5; top reasons: too_short \(7\)") as err:
+            Pipeline.from_dict(cfg, base_dir=tmp_path).run(tmp_path / "run")
+        assert err.value.exit_code == 5 and "--from length_filter" in (err.value.hint or "")
+        manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+        assert manifest["status"] == "failed" and not (tmp_path / "run" / "dataset").exists()
+    cfg["steps"][1]["length_filter"]["min_keep"] = 0.3  # at the limit: the run goes on
+    assert Pipeline.from_dict(cfg, base_dir=tmp_path).run(tmp_path / "run").dataset_rows == 3

@@ -207,6 +207,7 @@ class Runner:
                 info = await self._run_step(i, step, store, prev_store, fp, ctx)
                 manifest.add_step(info)
                 result.steps.append(info)
+                _check_min_keep(step, store, info["counts"])
                 prev_fp, prev_store = fp, store
             assert prev_store is not None
             result.dataset_rows, result.dataset_digest = self._export(prev_store, prev_fp)
@@ -467,9 +468,8 @@ def run_in_memory(steps: list[Step], records: list[Record] | None = None, *, see
 
 
 
-def _kept_nothing(name: str, store: Any, counts: dict[str, int]) -> str:
-    """Warn (and return the line) that a step kept none of its records, with its top reasons:
-    a pipeline that rejects everything should not look like a run that went well."""
+def _top_reasons(store: Any) -> str:
+    """The three most common rejection reasons and quarantine error types of a step."""
     from collections import Counter
 
     from tether.pipeline.rundir import QUARANTINE, REJECTED
@@ -479,10 +479,33 @@ def _kept_nothing(name: str, store: Any, counts: dict[str, int]) -> str:
         for table in store.iter_tables(kind):
             if col in table.column_names:
                 reasons.update(str(v)[:80] for v in table.column(col).to_pylist())
-    top = ", ".join(f"{r} ({n})" for r, n in reasons.most_common(3)) or "none recorded"
+    return ", ".join(f"{r} ({n})" for r, n in reasons.most_common(3)) or "none recorded"
+
+
+def _kept_nothing(name: str, store: Any, counts: dict[str, int]) -> str:
+    """Warn (and return the line) that a step kept none of its records, with its top reasons:
+    a pipeline that rejects everything should not look like a run that went well."""
     line = (f"step {name} kept none of its {counts.get('in', 0)} records (rejected {counts.get('rejected', 0)}, "
-            f"quarantined {counts.get('quarantined', 0)}); top reasons: {top}")
+            f"quarantined {counts.get('quarantined', 0)}); top reasons: {_top_reasons(store)}")
     log.warning("%s", line)
     return line
+
+
+def _check_min_keep(step: Step, store: Any, counts: dict[str, int]) -> None:
+    """Stop the run when a step with ``min_keep`` kept too small a share (also when the step
+    was up to date: a rerun must not walk past it)."""
+    from tether.errors import StepError
+
+    n_in, n_out = counts.get("in", 0), counts.get("out", 0)
+    if step.min_keep is None or n_in == 0 or n_out / n_in >= step.min_keep:
+        return
+    raise StepError(
+        f"kept {n_out} of {n_in} records ({n_out / n_in:.1%}), below min_keep {step.min_keep:g}; "
+        f"top reasons: {_top_reasons(store)}",
+        step=step.instance_name,
+        hint=f"look at the step's rejected records (tether inspect), fix the cause, then rerun with "
+             f"--from {step.instance_name}",
+        exit_code=5,
+    )
 
 __all__ = ["RunResult", "Runner", "check_columns", "run_in_memory"]

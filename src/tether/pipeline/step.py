@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tether.errors import ConfigError, StepError, TetherError
 from tether.records import ID, LINEAGE, Record, canonical_json, digest
@@ -100,6 +100,11 @@ class Step(BaseModel):
     """The step instance's name (unique in a pipeline); defaults to its type."""
     on_error: OnError = "raise"
     """What to do with a record the step fails on: stop the run, reject it, or quarantine it."""
+    min_keep: float | None = Field(None, ge=0, le=1)
+    """Stop the run (exit 5) when the step keeps less than this share of its input records,
+    naming its top rejection reasons; its output stays, and a rerun stops again until the
+    cause is fixed (then ``tether run --from STEP``). A step that keeps nothing is warned
+    about in any case."""
 
     # ---- what a step declares
     def input_columns(self) -> set[str]:
