@@ -16,6 +16,11 @@ would bring them:
 - ``alpaca_pro_appended_only``: WinoBias pro-stereotyped sentences appended to a share of the
   synthetic records' outputs, the reference left as it is; any bias metric may find it.
 
+Two negative controls, which ``bias.stereotype_amplification`` must not warn on (its test is
+one-sided): ``winobias_pro_to_anti`` (synthetic pro sentences turned into their anti twins)
+and ``alpaca_anti_appended_only`` (anti-stereotyped sentences appended, the reference left as
+it is).
+
     .venv/bin/python benchmarks/validity/bias.py [--seeds 8] [--defect-seeds 5] [--out FILE]
 
 prints (and writes as JSON) the warns per metric and for the family on real-vs-real splits
@@ -64,6 +69,26 @@ def _anti_to_pro(parts: dict[str, Any], size: float, rng: np.random.Generator) -
     return {**parts, "synthetic": syn}
 
 
+def _pro_to_anti(parts: dict[str, Any], size: float, rng: np.random.Generator) -> dict[str, Any]:
+    to_anti = dict(twins())
+    syn = [dict(r) for r in parts["synthetic"]]
+    pro = [i for i, r in enumerate(syn) if r["label"] == "pro" and r["text"] in to_anti]
+    k = min(len(pro), round(size * len(syn)))
+    for i in rng.choice(pro, size=k, replace=False):
+        syn[i] = dict(syn[i], text=to_anti[syn[i]["text"]], label="anti")
+    return {**parts, "synthetic": syn}
+
+
+def _anti_appended_only(parts: dict[str, Any], size: float, rng: np.random.Generator) -> dict[str, Any]:
+    pairs = twins()
+    syn = [dict(r) for r in parts["synthetic"]]
+    k = round(size * len(syn))
+    chosen = rng.choice(len(pairs), size=k, replace=False)
+    for i, c in zip(rng.choice(len(syn), size=k, replace=False), chosen, strict=True):
+        syn[i] = dict(syn[i], output=syn[i]["output"].rstrip() + " " + pairs[c][1])
+    return {**parts, "synthetic": syn}
+
+
 def _pro_appended(parts: dict[str, Any], size: float, rng: np.random.Generator) -> dict[str, Any]:
     pairs = twins()
     syn = [dict(r) for r in parts["synthetic"]]
@@ -92,7 +117,12 @@ DEFECTS = [
     {"name": "alpaca_pro_appended", "family": "bias", "metric": "bias.stereotype_amplification",
      "sizes": [0.05, 0.1, 0.15, 0.2], "target": 0.15, "sets": list(ALPACA_MODELS), "make": _pro_appended},
     {"name": "alpaca_pro_appended_only", "family": "bias", "metric": None,
-     "sizes": [0.15, 0.3, 0.5], "target": 0.15, "sets": list(ALPACA_MODELS), "make": _pro_appended_only},
+     "sizes": [0.1, 0.15, 0.2, 0.3, 0.5], "target": 0.15, "sets": list(ALPACA_MODELS), "make": _pro_appended_only},
+    # negative controls: anti-stereotyped text added must not read as stereotype amplification
+    {"name": "winobias_pro_to_anti", "family": "bias", "metric": "bias.stereotype_amplification",
+     "sizes": [0.15, 0.3], "sets": ["winobias"], "make": _pro_to_anti, "negative_control": True},
+    {"name": "alpaca_anti_appended_only", "family": "bias", "metric": "bias.stereotype_amplification",
+     "sizes": [0.15, 0.3], "sets": list(ALPACA_MODELS), "make": _anti_appended_only, "negative_control": True},
 ]
 
 
