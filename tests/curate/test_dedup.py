@@ -140,6 +140,8 @@ def test_exact_jaccard_matches_sets():
     for chunk in (1 << 20, 50, 1):  # look-ups split across chunks give the same answer
         assert np.allclose(exact_jaccard(h, starts, a, b, chunk=chunk), ref, atol=1e-12)
         assert np.allclose(exact_jaccard((h >> np.uint64(32)).astype(np.uint32), starts, a, b, chunk=chunk), ref)
+        parts = [h[:1], h[1:500], h[500:501], h[501:]]  # the hashes in consecutive pieces
+        assert np.allclose(exact_jaccard(parts, starts, a, b, chunk=chunk), ref, atol=1e-12)
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.8, 0.9])
