@@ -103,3 +103,13 @@ def test_only_the_openai_backend_reads_an_api_key(numbers: Path, monkeypatch: py
                                "api_key_env": "TETHER_TEST_KEY"}},
            "steps": [{"read": {"path": str(numbers)}}, {"prompt": {"template": "{{ text }}"}}]}
     assert _problems(raw, numbers.parent) == []
+
+
+def test_a_missing_audit_file_is_found_before_the_steps_run(numbers: Path, tmp_path: Path) -> None:
+    raw = {"steps": [{"read": {"path": str(numbers)}}],
+           "audit": {"reference": "real.jsonl", "families": ["diversity"]}}
+    assert _problems(raw, tmp_path) == [
+        f"audit.reference: 'real.jsonl' does not exist (resolved to {tmp_path / 'real.jsonl'})"]
+    with pytest.raises(InputError, match="audit.reference: 'real.jsonl' does not exist"):
+        Pipeline.from_dict(raw, tmp_path).run(tmp_path / "run")
+    assert not (tmp_path / "run" / "steps").exists()

@@ -5,7 +5,8 @@ place in the YAML it comes from.
 - every column a step reads exists at that point of the pipeline (from the input's first rows);
 - every LLM a step names (``llm:``, ``judge_llm:``) is defined in the ``llm`` section, and the
   environment variable its ``api_key_env`` names is set;
-- every export format is known, and the final records have the columns it needs.
+- every export format is known, and the final records have the columns it needs;
+- every file the ``audit`` section names exists.
 
 Example:
     >>> problems = preflight(pipe.config, pipe.steps, pipe.base_dir)  # doctest: +SKIP
@@ -170,6 +171,25 @@ def _llms(steps: Sequence[Step], config: PipelineConfig) -> list[Problem]:
     return problems
 
 
+def _audit_files(config: PipelineConfig, base_dir: Path) -> list[Problem]:
+    """The files the ``audit`` section names exist (else the audit fails after every step ran)."""
+    from tether.pipeline.hooks import AUDIT_INPUTS
+
+    problems: list[Problem] = []
+    for key in AUDIT_INPUTS:
+        raw = (config.audit or {}).get(key)
+        if not isinstance(raw, str):
+            continue
+        p = Path(raw).expanduser()
+        p = p if p.is_absolute() else base_dir / p
+        if not p.exists():
+            shown = "" if str(p) == raw else f" (resolved to {p})"
+            problems.append(Problem(f"audit.{key}", f"'{raw}' does not exist{shown}",
+                                    hint="fix the path (relative paths start at the pipeline file's folder) or "
+                                    "create the file", error=InputError))
+    return problems
+
+
 def _formats(config: PipelineConfig, final: set[str] | None) -> list[Problem]:
     """Every export format is known and, when the final columns are known, can be filled."""
     from tether.lineage.export import parse_format
@@ -213,6 +233,7 @@ def preflight(config: PipelineConfig, steps: Sequence[Step], base_dir: Path) -> 
     problems += column_problems
     problems += _llms(steps, config)
     problems += _formats(config, final)
+    problems += _audit_files(config, base_dir)
     return problems, notes
 
 
