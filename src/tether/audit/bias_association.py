@@ -135,10 +135,11 @@ def stereotype_pairs(spots_group: Any, spots_occ: Any, group_cols: Sequence[str]
     unresolved = mixed & np.isin(g_term, list(ambiguous))
     if texts is not None:
         o_start = spots_occ.starts[order]
+        low: dict[int, str] = {}  # offsets are the lowercased text's
         for k in np.flatnonzero(mixed & ~unresolved):
-            j = before[k]
-            between = texts[g_row[k]].lower()[o_start[j]:g_start[k]]  # offsets are the lowercased text's
-            unresolved[k] = _SUBORDINATOR.search(between) is not None
+            row = int(g_row[k])
+            text = low.setdefault(row, texts[row].lower())
+            unresolved[k] = _SUBORDINATOR.search(text, int(o_start[before[k]]), int(g_start[k])) is not None
     forward = ~b_ok & a_ok & ~np.isin(g_term, list(POSSESSIVES))
     pick = np.where(b_ok, before, after)
     has = (b_ok | forward) & ~unresolved
