@@ -250,3 +250,36 @@ def test_a_slow_record_does_not_hold_the_next_batches_back(tmp_path: Path) -> No
         # progress counts records as they finish, not whole batches
         ticks = progress.steps["llm_ask_test"]
         assert sum(ticks) == 32 and ticks.count(1) >= 24
+
+
+@pytest.mark.slow
+def test_sigkill_at_full_speed_repays_only_answers_still_on_the_wire(tmp_path: Path) -> None:
+    # 400 prompts at concurrency 16, killed (SIGKILL, no grace) while answers stream in: every
+    # answer the client had time to receive is in the cache, so the rerun asks again only for
+    # those in flight at the kill (answers whose bytes left the server in the last moments)
+    _seeds(tmp_path, 400)
+    with FakeOpenAIServer(_answer, delay=0.03) as srv:
+        cfg = _pipeline(tmp_path, srv.llm_config(concurrency=16), batch_size=64)
+        (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+        (tmp_path / "go.py").write_text(_KILL_SCRIPT)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)])}
+        run_dir = tmp_path / "killed"
+        proc = subprocess.Popen([sys.executable, str(tmp_path / "go.py"), str(tmp_path / "cfg.json"), str(run_dir)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while srv.calls < 160 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.002)
+        t_kill = time.monotonic()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        answered = list(srv.answered)
+        settled = {r["messages"][-1]["content"] for r in answered if srv.sent_at.get(id(r), 1e18) < t_kill - 0.1}
+        n0 = len(srv.requests)
+        Pipeline.from_dict(cfg).run(run_dir)
+        asked_again = {r["messages"][-1]["content"] for r in srv.requests[n0:]}
+        repaid = asked_again & {r["messages"][-1]["content"] for r in answered}
+        assert len(answered) >= 160 and settled
+        assert not (asked_again & settled)  # nothing received 0.1 s before the kill was asked again
+        assert len(repaid) <= 16  # at most the requests in flight
+        kept, quarantined, _ = _outcome(run_dir)
+        assert len(kept) == 400 and quarantined == []

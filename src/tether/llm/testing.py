@@ -47,7 +47,8 @@ Faults (counted over all requests, in arrival order; each fault takes its own re
   without structured-output mode).
 
 Counters: ``calls`` (200 answers sent), ``requests`` (every request received, as JSON),
-``answered`` (the requests that got a 200, in order), ``faults`` (a count per fault kind).
+``answered`` (the requests that got a 200, in order), ``sent_at`` (when each answer's bytes
+were all written, by ``id()`` of its request), ``faults`` (a count per fault kind).
 ``expect_key``: when set, a request without ``Authorization: Bearer <expect_key>`` gets 401.
 The server can also run on its own: ``python -m tether.llm.testing --port 8123``.
 """
@@ -78,6 +79,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 1024
     owner: FakeOpenAIServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client that went away (killed, timed out): nothing to report
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -173,6 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Counted before the bytes go out: a client that has its answer must see it counted.
         srv._note_answer(req)
         self._send(200, body)
+        with srv._lock:
+            srv.sent_at[id(req)] = time.monotonic()
 
 
 class FakeOpenAIServer:
@@ -220,6 +230,8 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.answered: list[dict[str, Any]] = []
+        #: when each answered request's bytes were all written (``time.monotonic()``), by ``id(request)``
+        self.sent_at: dict[int, float] = {}
         self.faults: Counter[str] = Counter()
         self._arrivals = 0
         self._port = port
