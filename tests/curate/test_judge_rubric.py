@@ -221,3 +221,23 @@ def test_a_set_up_judge_pickles_as_its_config(tmp_path):
     assert again.config_hash() == step.config_hash()
     assert again.load_rubric(lambda p: tmp_path / p).answer_model.model_json_schema()["required"] == [
         "accuracy", "tone", "brevity"]
+
+
+def test_tether_validate_reads_the_rubric_beside_the_pipeline(tmp_path, monkeypatch):
+    from tether.pipeline import Pipeline
+    from tether.pipeline.preflight import preflight
+
+    (tmp_path / "support.yaml").write_text(SUPPORT)
+    (tmp_path / "bad.yaml").write_text("criteria:\n  - {name: tone, description: d, scale: {min: 5, max: 1}}\n")
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"instruction": "i", "response": "r"}) + "\n")
+    monkeypatch.chdir(tmp_path.parent)
+    steps = [{"read": {"path": "pairs.jsonl"}}, {"llm_judge": {"rubric": "support.yaml"}},
+             {"select": {"keep": ["llm_judge__tone"]}}]
+    cfg = {"llm": {"default": {"backend": "replay", "model": "m", "replay_file": "r.jsonl"}}, "steps": steps}
+    pipe = Pipeline.from_dict(cfg, base_dir=tmp_path)
+    problems, _ = preflight(pipe.config, pipe.steps, tmp_path)
+    assert not [p for p in problems if "column" in p.message or "rubric" in p.message], problems
+    steps[1] = {"llm_judge": {"rubric": "bad.yaml"}}
+    pipe = Pipeline.from_dict(cfg, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"rubric file .*bad.yaml: criteria\[0\].scale: min \(5\) must be below max"):
+        preflight(pipe.config, pipe.steps, tmp_path)

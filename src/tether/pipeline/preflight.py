@@ -126,7 +126,8 @@ def _columns(steps: Sequence[Step], config: PipelineConfig, base_dir: Path,
         if i == 0:
             problems.append(Problem(_where(i, step), f"the first step ({step.instance_name}) is a {step.kind} step; "
                                     "a pipeline starts with a source", hint="add `- read: {path: ...}` first"))
-        need = step.with_resolved_files(base_dir).input_columns()
+        resolved = step.with_resolved_files(base_dir)  # files named relative to the pipeline (a rubric)
+        need = resolved.input_columns()
         if available is not None and not need <= available:
             missing = ", ".join(sorted(need - available))
             problems.append(Problem(
@@ -136,7 +137,7 @@ def _columns(steps: Sequence[Step], config: PipelineConfig, base_dir: Path,
                 hint="map a column on the read step (text_field: or rename:), or fix the step's field names"))
         removed = step.removed_columns()
         if available is not None:
-            available = (set() if "*" in removed else available - removed) | step.output_columns()
+            available = (set() if "*" in removed else available - removed) | resolved.output_columns()
     return problems, available, notes
 
 
