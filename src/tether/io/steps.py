@@ -193,6 +193,8 @@ class Read(SourceStep):
         return RESERVED.get(name, name)
 
     def _clash(self, data: dict[str, Any]) -> str | None:
+        if not any(name in data for name in RESERVED):  # the usual case (rename: cannot make one)
+            return None
         mapping = self._mapping()
         names = {mapping.get(k, k) for k in data}
         if self.columns is not None:
