@@ -283,3 +283,25 @@ def test_sigkill_at_full_speed_repays_only_answers_still_on_the_wire(tmp_path: P
         assert len(repaid) <= 16  # at most the requests in flight
         kept, quarantined, _ = _outcome(run_dir)
         assert len(kept) == 400 and quarantined == []
+
+
+def test_answers_lost_from_the_cache_are_named_before_they_are_paid_again(tmp_path: Path, caplog) -> None:
+    import sqlite3
+
+    _seeds(tmp_path, 12)
+    with FakeOpenAIServer(_answer) as srv:
+        cfg = _pipeline(tmp_path, srv.llm_config(concurrency=4), batch_size=4)
+        run_dir = tmp_path / "run"
+        Pipeline.from_dict(cfg).run(run_dir)
+        assert srv.calls == 12
+        db = sqlite3.connect(run_dir / "cache.sqlite")  # as if the -wal file holding 5 answers was lost
+        db.execute("DELETE FROM llm_responses WHERE rowid IN (SELECT rowid FROM llm_responses LIMIT 5)")
+        db.commit()
+        db.close()
+        with caplog.at_level(logging.WARNING, logger="tether.pipeline.runner"):
+            Pipeline.from_dict(cfg).run(run_dir, redo_from="llm_ask_test")
+        line = "holds 7 answers of openai:fake-model, but earlier attempts at this run received 12: 5 were lost"
+        assert any(line in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+        assert srv.calls == 17  # the 5 lost answers were asked again, and said so beforehand
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert any(line in w for w in manifest["warnings"])

@@ -3,28 +3,54 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tether.errors import RunStateError
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error says the disk (or the user's quota) is full; pyarrow's carry no errno."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "no space left on device" in text or "disk quota exceeded" in text or "database or disk is full" in text
+
+
+def no_space(path: str | Path, exc: BaseException) -> RunStateError:
+    """One line for a full disk: what was being written, and that the run resumes."""
+    return RunStateError(
+        f"no space left on device writing {path}",
+        hint="free some space, then rerun the same command to resume: batches committed and LLM answers "
+             "received so far are kept",
+    )
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path; on success it replaces ``path`` atomically."""
+    """Yield a temporary path; on success it replaces ``path`` atomically. A full disk is
+    raised as one :class:`RunStateError` naming ``path`` (the temporary file is removed)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if disk_full(exc):
+            raise no_space(target, exc) from exc
+        raise
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 

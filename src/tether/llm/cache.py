@@ -51,6 +51,10 @@ def _guard(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.DatabaseError as exc:  # corrupt file, not a database, disk I/O, locked
+        from tether.io._private import disk_full, no_space
+
+        if disk_full(exc):  # every answer committed before this one is still in the file
+            raise no_space(path, exc) from exc
         raise RunStateError(
             f"the LLM response cache {path} is unusable: {exc}",
             hint=f"move {path.name} aside (the answers it holds will be asked again) and rerun, "

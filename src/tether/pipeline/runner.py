@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tether.errors import ConfigError, InputError
+from tether.errors import ConfigError, InputError, TetherError
 from tether.io._private import atomic_write_text
 from tether.io.writers import write_jsonl, write_parquet
 from tether.pipeline.config import PipelineConfig, build_steps
@@ -118,6 +118,7 @@ class Runner:
         self.resource_options = resource_options or {}
         self.redo_from = redo_from
         self.fresh = fresh
+        self._warnings: list[str] = []
         if redo_from is not None:
             self._redo_index()  # an unknown step name fails before anything runs
         self._usage: dict[str, ByClient] = {}  # step -> LLM usage per client, over all its attempts
@@ -139,8 +140,56 @@ class Runner:
     def execute(self) -> RunResult:
         self.check()
         with self.run.lock():
+            if not self.fresh:
+                self._warnings = self._cache_losses()
             self._reset()
             return asyncio.run(self._execute())
+
+    def _cache_losses(self) -> list[str]:
+        """Warn when the response cache holds fewer answers of a model than earlier attempts
+        at this run received (their usage files say how many): answers were lost (a deleted
+        ``-wal`` file, a restored backup) and the missing ones will be asked (and paid) again."""
+        import sqlite3
+
+        from tether.llm.cache import TABLE, has_table
+        from tether.pipeline.usage import UNREADABLE
+
+        cache = self.run.cache
+        if not self.run.root.exists() or not cache.exists():
+            return []
+        received: dict[str, int] = {}
+        for _name, store in self.run.step_stores():
+            for attempt in read_attempts(store):
+                for client, u in attempt.items():
+                    llm = self.config.llm.get(client)
+                    if client == UNREADABLE or llm is None or not llm.cache:
+                        continue
+                    model, calls = u.get("model"), u.get("calls")
+                    if isinstance(model, str) and isinstance(calls, int):
+                        received[model] = received.get(model, 0) + calls
+        if not received:
+            return []
+        try:
+            if not has_table(cache):
+                held: dict[str, int] = {}
+            else:
+                db = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)
+                try:
+                    held = dict(db.execute(f"SELECT model, COUNT(*) FROM {TABLE} GROUP BY model").fetchall())
+                finally:
+                    db.close()
+        except sqlite3.DatabaseError:
+            return []  # a broken cache is reported, as one line, when the run opens it
+        lines = []
+        for model, n in sorted(received.items()):
+            missing = n - int(held.get(model, 0))
+            if missing > 0:
+                line = (f"the LLM response cache {cache.name} holds {held.get(model, 0)} answers of {model}, but earlier "
+                        f"attempts at this run received {n}: {missing} were lost (a deleted {cache.name}-wal file?) "
+                        "and will be asked, and paid for, again")
+                log.warning("%s", line)
+                lines.append(line)
+        return lines
 
     def _redo_index(self) -> int:
         names = [s.instance_name for s in self.steps]
@@ -185,12 +234,15 @@ class Runner:
         run_id = self._run_id()
         manifest = Manifest.open(run, name=self.config.name, run_id=run_id, config_digest=digest(cfg_dump))
         manifest.data["base_dir"] = str(self.base_dir)  # where relative config paths resolve (rerun)
+        if self._warnings:
+            manifest.data["warnings"] = list(self._warnings)
         resources = RunResources(
             self.config.llm, self.config.embedder, cache_path=run.cache,
             options={"base_dir": self.base_dir, **self.resource_options},
         )
         self._drop_stale_steps()
         result = RunResult(run_dir=run.root)
+        failure: BaseException | None = None
         prev_fp = digest({"tether": __version__})
         prev_store: StepStore | None = None
         try:
@@ -226,15 +278,25 @@ class Runner:
 
                 shutil.rmtree(run.root / WITHHELD)
         except BaseException as exc:
+            failure = exc
             # Ctrl-C reaches the run as the cancellation of its task (asyncio.run's SIGINT handler)
             stopped = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
             manifest.data["status"] = "interrupted" if stopped else "failed"
             manifest.data["error"] = type(exc).__name__
-            manifest.data["llm"] = self._llm_usage(resources, manifest)
+            try:
+                manifest.data["llm"] = self._llm_usage(resources, manifest)
+            except (OSError, TetherError) as usage_exc:  # the first error is the one to report
+                log.warning("the manifest's LLM usage could not be gathered: %s", usage_exc)
             raise
         finally:
             manifest.data["finished_at"] = time.time()
-            manifest.save()
+            try:
+                manifest.save()
+            except (OSError, TetherError) as save_exc:
+                if failure is None:
+                    raise
+                # a full disk fails the manifest too: report the first error, not this one
+                log.warning("the manifest could not be saved: %s", getattr(save_exc, "message", save_exc))
             await resources.aclose()
             self.progress.close()
         return result
