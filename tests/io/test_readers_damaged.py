@@ -58,3 +58,12 @@ def test_a_damaged_dataset_dict_file(tmp_path: Path) -> None:
     (folder / "dataset_dict.json").write_text("{oops", encoding="utf-8")
     with pytest.raises(InputError, match=r"dataset_dict\.json: not valid JSON"):
         list(read_rows(folder))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+def test_a_folder_given_to_a_single_file_format(tmp_path: Path, fmt: str) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.jsonl").write_text('{"text": "a"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=rf"d: a folder, but format {fmt} reads one file") as info:
+        list(read_rows(tmp_path / "d", fmt))  # type: ignore[arg-type]
+    assert "documents" in (info.value.hint or "")

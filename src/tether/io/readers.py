@@ -415,6 +415,11 @@ def read_rows(
     bad row, found before it is parsed (a JSON Lines line is not even held in memory)."""
     _check_file(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
+    if path.is_dir() and fmt in ("jsonl", "json", "csv", "parquet"):
+        raise InputError(
+            f"{path}: a folder, but format {fmt} reads one file",
+            hint="give the file (or a list of files) as path:, or use format: documents or hf for a folder",
+        )
     if fmt == "jsonl":
         return read_jsonl(path, max_record_bytes)
     if fmt == "json":
