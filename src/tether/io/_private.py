@@ -13,6 +13,20 @@ from pathlib import Path
 from tether.errors import RunStateError
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says (Linux), so no
+    other thread ever sees a cleared mask."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def disk_full(exc: BaseException) -> bool:
     """Whether an error says the disk (or the user's quota) is full; pyarrow's carry no errno."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -44,6 +58,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp_path, target)
     except OSError as exc:
         if disk_full(exc):
