@@ -244,3 +244,14 @@ def test_a_garbled_manifest_or_outputs_state_does_not_stop_the_run(
     assert [s["status"] for s in res.steps] == ["skipped"] * 3 and len(_calls(run_dir)) == calls
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "done"
     assert _rows(run_dir) == ref
+
+
+def test_dropping_the_export_entry_does_not_warn_about_its_files(
+    done: tuple[Pipeline, Path, list[dict]], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, run_dir, _ = done
+    (run_dir / "dataset").replace(run_dir / "dataset.elsewhere")  # as a withheld dataset is moved aside
+    run = RunDir(run_dir)
+    with caplog.at_level(logging.INFO, logger="tether"):
+        run.update_outputs(export=None)
+    assert not caplog.records and "export" not in run.read_outputs()

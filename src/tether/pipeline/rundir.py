@@ -430,8 +430,9 @@ class RunDir:
 
     def update_outputs(self, **entries: Any) -> None:
         """Set (or, with ``None``, drop) entries of the outputs state, atomically. The files an
-        ``export`` entry lists are recorded with their sha256 and size."""
-        data = self.read_outputs()
+        ``export`` entry lists are recorded with their sha256 and size. (The entries are not
+        checked here: dropping the export of a dataset moved aside is not a damage to report.)"""
+        data = self._read_state()
         for k, v in entries.items():
             if v is None:
                 data.pop(k, None)
