@@ -108,3 +108,35 @@ def test_with_resolved_files_resolves_relative_file_fields_against_the_base(tmp_
     absolute = Prompt(template_file=str(tmp_path / "a.j2"))
     assert absolute.with_resolved_files(tmp_path / "other") is absolute
     assert Prompt(template="{{ x }}").with_resolved_files(tmp_path).template == "{{ x }}"
+
+
+def test_keep_batch_decides_a_batch_at_once_with_the_policy_and_overlapping_batches() -> None:
+    import asyncio
+    from typing import ClassVar
+
+    from tether.pipeline.context import StepContext
+    from tether.pipeline.step import FilterStep, Verdict, record_done
+
+    class Longest(FilterStep):
+        type: ClassVar[str] = "longest_half_test"
+        description: ClassVar[str] = "keep the longer half of each batch"
+
+        def keep_batch(self, records, ctx):  # noqa: ANN001, ANN201
+            if any(r["text"] == "boom" for r in records):
+                raise ValueError("the scorer failed on this batch")
+            lengths = sorted(len(r["text"]) for r in records)
+            cut = lengths[len(lengths) // 2]
+            return [Verdict(len(r["text"]) >= cut, "short_for_its_batch", float(len(r["text"]))) for r in records]
+
+    assert Longest.batches_may_overlap()  # no per-batch state on the instance
+    ctx = StepContext(step_name="longest_half_test")
+    ticks: list[int] = []
+    record_done.set(lambda: ticks.append(1))
+    recs = [{"id": str(i), "text": "x" * i} for i in range(1, 7)]
+    out = asyncio.run(Longest().run_batch(recs, ctx))
+    assert [r["id"] for r in out.kept] == ["4", "5", "6"] and len(out.rejected) == 3
+    assert out.kept[0]["longest_half_test__score"] == 4.0 and len(ticks) == 6
+    bad = [*recs[:2], {"id": "b", "text": "boom"}]
+    out = asyncio.run(Longest(on_error="quarantine").run_batch(bad, ctx))
+    assert len(out.quarantined) == 3 and "scorer failed" in str(out.quarantined[0][1])
+    record_done.set(None)

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from tether.curate._private import TextFilter, read_external
 from tether.pipeline.registry import register
-from tether.pipeline.step import Outcome, Verdict
-from tether.records import ID, Record
+from tether.pipeline.step import Verdict
+from tether.records import Record
 from tether.text import normalize
 
 if TYPE_CHECKING:
@@ -110,7 +110,6 @@ class Decontaminate(TextFilter):
     _index: NgramIndex | None = PrivateAttr(default=None)
     _items: list[tuple[str, str, str]] = PrivateAttr(default_factory=list)  # (bench, id, text)
     _bench_vecs: Any = PrivateAttr(default=None)
-    _batch_vecs: dict[str, Any] = PrivateAttr(default_factory=dict)
     _bench_of: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def output_columns(self) -> set[str]:
@@ -137,13 +136,14 @@ class Decontaminate(TextFilter):
         ctx.stats.setdefault("hits", {n: {"ngram": 0, "embedding": 0, "records": 0} for n in names})
         ctx.stats["benchmark_items"] = {n: sum(1 for b, _, _ in self._items if b == n) for n in names}
 
-    async def run_batch(self, batch: Sequence[Record], ctx: StepContext) -> Outcome:
-        if self.embedding and batch:
-            vecs = np.asarray(ctx.embedder().encode([self.text(r) for r in batch]), dtype=np.float32)
-            self._batch_vecs = {r[ID]: v for r, v in zip(batch, vecs, strict=True)}
-        return await super().run_batch(batch, ctx)
+    def keep_batch(self, records: Sequence[Record], ctx: StepContext) -> list[Verdict]:
+        """The batch's embeddings in one call (when ``embedding``), then each record's verdict."""
+        vecs: list[Any] = [None] * len(records)
+        if self.embedding and records:
+            vecs = list(np.asarray(ctx.embedder().encode([self.text(r) for r in records]), dtype=np.float32))
+        return [self._decide(r, vec, ctx) for r, vec in zip(records, vecs, strict=True)]
 
-    def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
+    def _decide(self, record: Record, vec: Any, ctx: StepContext) -> Verdict:
         """Every benchmark the record matches is counted, by each method that matches it;
         the verdict names the strongest match (n-gram before embedding)."""
         assert self._index is not None, "setup() was not called"
@@ -154,15 +154,13 @@ class Decontaminate(TextFilter):
             by_ngram.setdefault(self._bench_of[key], key)
         by_emb: dict[str, tuple[str, float]] = {}  # benchmark -> (its most similar item, cosine)
         best = None
-        if self.embedding and self._bench_vecs is not None and len(self._bench_vecs):
-            v = self._batch_vecs.get(record[ID])
-            if v is not None:
-                sims = self._bench_vecs @ v
-                best = float(sims.max())
-                over = np.flatnonzero(sims >= self.embedding_threshold)
-                for j in over[np.argsort(-sims[over], kind="stable")]:
-                    bench, key, _ = self._items[int(j)]
-                    by_emb.setdefault(bench, (key, float(sims[j])))
+        if self.embedding and self._bench_vecs is not None and len(self._bench_vecs) and vec is not None:
+            sims = self._bench_vecs @ vec
+            best = float(sims.max())
+            over = np.flatnonzero(sims >= self.embedding_threshold)
+            for j in over[np.argsort(-sims[over], kind="stable")]:
+                bench, key, _ = self._items[int(j)]
+                by_emb.setdefault(bench, (key, float(sims[j])))
         matched = sorted(set(by_ngram) | set(by_emb))
         stats = ctx.stats["hits"]
         for bench in by_ngram:

@@ -28,8 +28,8 @@ from pydantic import Field, PrivateAttr
 from tether.curate._private import load_local_model
 from tether.errors import ConfigError
 from tether.pipeline.registry import register
-from tether.pipeline.step import FilterStep, Outcome, Verdict
-from tether.records import ID, Record
+from tether.pipeline.step import FilterStep, Verdict
+from tether.records import Record
 
 if TYPE_CHECKING:
     from tether.pipeline.context import StepContext
@@ -135,7 +135,6 @@ class RewardModel(FilterStep):
     """The torch device the model runs on (cpu, cuda, cuda:1, mps)."""
 
     _lm: Any = PrivateAttr(default=None)
-    _scores: dict[str, float] = PrivateAttr(default_factory=dict)
 
     def input_columns(self) -> set[str]:
         return {self.instruction_field, self.response_field}
@@ -153,23 +152,18 @@ class RewardModel(FilterStep):
     def teardown(self) -> None:
         self._lm = None
 
-    async def run_batch(self, batch: Sequence[Record], ctx: StepContext) -> Outcome:
+    def keep_batch(self, records: Sequence[Record], ctx: StepContext) -> list[Verdict]:
+        """The reward of every (instruction, response) of the batch in one pass of the model."""
         if self._lm is None:
             self.setup(ctx)
         model, tok = self._lm
-        prompts = [str(r.get(self.instruction_field) or "") for r in batch]
-        responses = [str(r.get(self.response_field) or "") for r in batch]
+        prompts = [str(r.get(self.instruction_field) or "") for r in records]
+        responses = [str(r.get(self.response_field) or "") for r in records]
         scores = reward_scores(model, tok, prompts, responses, batch_size=self.batch_size,
                                max_length=self.max_length, positive_label=self.positive_label,
                                input_format=self.input_format)
-        self._scores = {r[ID]: s for r, s in zip(batch, scores, strict=True)}
-        return await super().run_batch(batch, ctx)
-
-    def keep(self, record, ctx: StepContext) -> Verdict:  # noqa: ANN001
-        s = self._scores[record[ID]]
-        if self.min_score is not None and s < self.min_score:
-            return Verdict(False, "low_reward", s)
-        return Verdict(True, "", s)
+        return [Verdict(False, "low_reward", s) if self.min_score is not None and s < self.min_score
+                else Verdict(True, "", s) for s in scores]
 
 
 __all__ = ["InputFormat", "RewardModel", "chat_texts", "has_chat_template", "load_classifier", "resolve_format",

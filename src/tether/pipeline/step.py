@@ -259,20 +259,39 @@ class _RecordStep(Step):
     async def _one(self, record: Record, ctx: StepContext) -> Outcome:
         raise NotImplementedError
 
+    def _failed(self, exc: Exception, rec: Record) -> Outcome:
+        """The ``on_error`` policy for one record, in the one place it is written: raise (the
+        run stops), reject with reason ``error``, or quarantine with the error."""
+        self._error_policy(exc, rec)
+        if self.on_error == "skip":
+            v = Verdict(False, "error", None, {"error": _error_text(exc)})
+            return Outcome(rejected=[(rec, v)])
+        raw = getattr(exc, "raw", None)
+        return Outcome(quarantined=[(rec, exc, raw)])
+
+    async def _whole_batch(self, batch: Sequence[Record], ctx: StepContext) -> list[Outcome] | None:
+        """One outcome per record when the step decides a batch at once (``keep_batch``);
+        ``None`` to decide each record on its own."""
+        return None
+
     @_checks_columns
     async def run_batch(self, batch: Sequence[Record], ctx: StepContext) -> Outcome:
         """Process a batch; records run concurrently (LLM steps are bounded by the client)."""
+        tick = record_done.get()
+        whole = await self._whole_batch(batch, ctx)
+        if whole is not None:
+            out = Outcome()
+            for r in whole:
+                out.extend(r)
+                if tick is not None:
+                    tick()
+            return out
 
         async def guarded(rec: Record) -> Outcome:
             try:
                 return await self._one(rec, ctx)
             except Exception as exc:  # noqa: BLE001 - the policy decides
-                self._error_policy(exc, rec)
-                if self.on_error == "skip":
-                    v = Verdict(False, "error", None, {"error": _error_text(exc)})
-                    return Outcome(rejected=[(rec, v)])
-                raw = getattr(exc, "raw", None)
-                return Outcome(quarantined=[(rec, exc, raw)])
+                return self._failed(exc, rec)
             finally:
                 tick = record_done.get()
                 if tick is not None:
@@ -320,6 +339,41 @@ class FilterStep(_RecordStep):
 
     async def akeep(self, record: Record, ctx: StepContext) -> Verdict:
         return self.keep(record, ctx)
+
+    def keep_batch(self, records: Sequence[Record], ctx: StepContext) -> Sequence[Verdict]:
+        """Decide a whole batch in one call, one verdict per record in order: for a step that
+        scores many texts at once (a model, an embedder). Implement it instead of ``keep``;
+        the base class owns the loop, the annotations and ``on_error`` (an exception here
+        applies the policy to every record of the batch). Nothing is kept on the instance
+        between batches, so batches may run concurrently."""
+        raise NotImplementedError(f"step {self.type} does not implement keep_batch")
+
+    async def akeep_batch(self, records: Sequence[Record], ctx: StepContext) -> Sequence[Verdict]:
+        return self.keep_batch(records, ctx)
+
+    def _decides_batches(self) -> bool:
+        cls = type(self)
+        return cls.keep_batch is not FilterStep.keep_batch or cls.akeep_batch is not FilterStep.akeep_batch
+
+    async def _whole_batch(self, batch: Sequence[Record], ctx: StepContext) -> list[Outcome] | None:
+        if not self._decides_batches():
+            return None
+        if not batch:
+            return []
+        try:
+            verdicts = list(await self.akeep_batch(batch, ctx))
+            if len(verdicts) != len(batch):
+                raise StepError(f"keep_batch returned {len(verdicts)} verdicts for {len(batch)} records",
+                                step=self.instance_name)
+        except StepError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the policy decides, record by record
+            return [self._failed(exc, rec) for rec in batch]
+        out = []
+        for rec, v in zip(batch, verdicts, strict=True):
+            annotated = self.annotate(rec, v)
+            out.append(Outcome(kept=[annotated]) if v.keep else Outcome(rejected=[(annotated, v)]))
+        return out
 
     def output_columns(self) -> set[str]:
         return {self.col("score")}
