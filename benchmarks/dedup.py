@@ -16,8 +16,20 @@ function for speed). "rensa" is rensa used as its docs show (one RMinHash and
 one LSH query per document, shingles built in Python); tether computes its signatures with
 rensa too, from flat shingle-hash arrays, and clusters with its own banding.
 
+Real text, against the true Jaccard (``--real``): the AlpacaEval outputs and instructions and
+the Code Alpaca records (``../shared/data``, or the excerpts in ``tests/data``) with planted
+one-word and few-word edits, many of them near the threshold (word 5-grams, threshold 0.8).
+The truth is every pair whose exact Jaccard of shingle sets reaches the threshold (all pairs,
+by prefix filtering); a record should be removed when its component of true pairs has an
+earlier member. Reported per method: precision and recall of the removed records, recall on
+planted pairs just above the threshold (0.82-0.9), and pairs accepted below it.
+
+tether vs plain rensa, side by side (``--vs-rensa``): both on the same corpus in alternating
+processes, ``--repeats`` times each; the best time and the peak memory of each, and the ratios.
+
     python benchmarks/dedup.py                      # 100k documents (~150 words) + 1M short (~15 words)
     python benchmarks/dedup.py --docs 20000 --short 100000   # a quicker run
+    python benchmarks/dedup.py --real --vs-rensa --skip-synthetic   # real text + tether vs rensa only
 
 datasketch is slow on 1M short texts (minutes); it runs on the first --baseline-limit of the
 short set (default 200k), and tether runs on that same subset too for the side-by-side ratio,
@@ -102,11 +114,11 @@ def _union_find(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
     return components(n, a, b)
 
 
-def _shingles(t: str) -> list[str]:
+def _shingles(t: str, n: int = NGRAM) -> list[str]:
     from tether.text import normalize
 
     toks = normalize(t).split()  # the same normalisation tether applies, so the work is equal
-    return [" ".join(toks[i : i + NGRAM]) for i in range(max(1, len(toks) - NGRAM + 1))]
+    return [" ".join(toks[i : i + n]) for i in range(max(1, len(toks) - n + 1))]
 
 
 def run_tether(texts: list[str], verify: bool = False) -> np.ndarray:
@@ -118,7 +130,7 @@ def run_tether(texts: list[str], verify: bool = False) -> np.ndarray:
 
 
 def run_tether_verify(texts: list[str]) -> np.ndarray:
-    """The step's default: candidates whose signature estimate is below the threshold are dropped."""
+    """The step's default: candidates whose exact Jaccard of shingles is below the threshold are dropped."""
     return run_tether(texts, verify=True)
 
 
@@ -193,8 +205,21 @@ def worker(method: str, n: int, words: int, seed: int, out: str) -> None:
     labels = fn(texts) if fn else np.arange(len(texts))
     secs = time.perf_counter() - t0
     np.save(out, labels)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
-    print(json.dumps({"seconds": secs, "peak_rss_mib": rss}))
+    print(json.dumps({"seconds": secs, "peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. Linux's VmHWM belongs to the process image, so a
+    worker does not inherit the high-water mark of the (bigger) parent it was forked from, as
+    ``ru_maxrss`` does across fork and exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def measure(method: str, n: int, words: int, seed: int) -> dict:
@@ -220,17 +245,238 @@ def compare(name: str, n: int, words: int, seed: int, methods: list[str]) -> lis
     return rows
 
 
+# --------------------------------------------------------------------------- real text, true Jaccard
+
+REAL_NGRAM, REAL_THRESHOLD = 5, 0.8
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def real_texts() -> tuple[list[str], str]:
+    """AlpacaEval instructions and outputs and Code Alpaca records: the shared data folder if
+    present, else the excerpts committed under tests/data."""
+    import glob
+    from pathlib import Path
+
+    shared = os.path.join(HERE, "..", "..", "shared", "data")
+    texts: list[str] = []
+    if os.path.isdir(os.path.join(shared, "alpaca_eval")):
+        for f in sorted(glob.glob(os.path.join(shared, "alpaca_eval", "*.json"))):
+            rows = json.loads(Path(f).read_text(encoding="utf-8"))
+            texts += [r["output"] for r in rows]
+            texts += [r["instruction"] for r in rows]
+        for r in json.loads(Path(shared, "code_alpaca", "code_alpaca_2k.json").read_text(encoding="utf-8")):
+            texts += [(r["instruction"] + " " + r["input"]).strip(), r["output"]]
+        where = "../shared/data (AlpacaEval 8 models x 805, Code Alpaca 2k)"
+    else:
+        data = os.path.join(HERE, "..", "tests", "data")
+        for f in sorted(glob.glob(os.path.join(data, "*", "*.jsonl"))):
+            for line in Path(f).read_text(encoding="utf-8").splitlines():
+                r = json.loads(line)
+                texts += [r["output"], (r["instruction"] + " " + r.get("input", "")).strip()]
+        where = "tests/data excerpts"
+    return [t for t in dict.fromkeys(texts) if t.strip()], where
+
+
+def planted_real(seed: int = 0) -> tuple[list[str], list[tuple[int, int]]]:
+    """Real texts plus edited copies: for each text of 8+ words, its first or last word
+    changed (often just above 0.8 with 5-grams) and, for every other one, 1-3 words inside
+    changed (often just below). Returns the texts and the planted (original, copy) pairs."""
+    rng = np.random.default_rng(seed)
+    base, _ = real_texts()
+    texts = list(base)
+    planted = []
+    for k, t in enumerate(base):
+        toks = t.split()
+        if len(toks) < 8:
+            continue
+        edits = [[int(rng.choice([0, len(toks) - 1]))]]
+        if k % 2:
+            edits.append(list(rng.choice(np.arange(1, len(toks) - 1), size=int(rng.integers(1, 4)), replace=False)))
+        for pos in edits:
+            new = list(toks)
+            for p in pos:
+                new[p] = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(rng.integers(4, 9))))
+            planted.append((k, len(texts)))
+            texts.append(" ".join(new))
+    return texts, planted
+
+
+def _shingle_sets(texts: list[str], n: int) -> list[frozenset[str]]:
+    return [frozenset(_shingles(t, n)) for t in texts]
+
+
+def true_pairs(sets: list[frozenset[str]], threshold: float) -> dict[tuple[int, int], float]:
+    """Every pair with exact Jaccard >= threshold, by prefix filtering (sets ordered by
+    global rarity; two sets that reach the threshold share a token of their prefixes)."""
+    import math
+    from collections import Counter
+
+    freq = Counter(g for s in sets for g in s)
+    index: dict[str, list[int]] = {}
+    out: dict[tuple[int, int], float] = {}
+    for i in sorted(range(len(sets)), key=lambda i: len(sets[i])):  # shorter first
+        s = sets[i]
+        toks = sorted(s, key=lambda g: (freq[g], g))
+        prefix = toks[: len(s) - math.ceil(threshold * len(s)) + 1]
+        seen: set[int] = set()
+        for g in prefix:
+            for j in index.get(g, ()):
+                if j in seen:
+                    continue
+                seen.add(j)
+                if len(sets[j]) >= threshold * len(s):  # j is no longer than i
+                    jac = len(s & sets[j]) / len(s | sets[j])
+                    if jac >= threshold:
+                        out[(min(i, j), max(i, j))] = jac
+            index.setdefault(g, []).append(i)
+    return out
+
+
+def _removed(labels: np.ndarray) -> np.ndarray:
+    """Records whose cluster has an earlier member (the first of each cluster is kept)."""
+    seen: set[int] = set()
+    out = np.zeros(len(labels), dtype=bool)
+    for i, lab in enumerate(labels.tolist()):
+        out[i] = lab in seen
+        seen.add(lab)
+    return out
+
+
+def _real_methods(n_perm: int = NUM_PERM) -> dict[str, Any]:
+    from tether.curate.minhash import minhash_clusters_with_pairs, optimal_bands, recall_bands
+
+    t = REAL_THRESHOLD
+
+    def tether(verify: bool, bands: tuple[int, int] | None = None) -> Any:
+        def run(texts: list[str]) -> tuple[np.ndarray, dict]:
+            b, r = bands or recall_bands(t, n_perm)
+            labels, pairs = minhash_clusters_with_pairs(texts, t, n_perm, REAL_NGRAM, bands=b, rows=r, verify=verify)
+            return labels, pairs
+        return run
+
+    def rensa(texts: list[str]) -> tuple[np.ndarray, dict]:
+        from rensa import RMinHash, RMinHashLSH
+
+        lsh = RMinHashLSH(threshold=t, num_perm=n_perm, num_bands=16)  # rensa needs num_perm % bands == 0
+        edges = []
+        for i, x in enumerate(texts):
+            m = RMinHash(num_perm=n_perm, seed=1)
+            m.update(_shingles(x, REAL_NGRAM))
+            edges.extend((j, i) for j in lsh.query(m))
+            lsh.insert(i, m)
+        return _union_find(len(texts), edges), {e: float("nan") for e in edges}
+
+    def datasketch(texts: list[str]) -> tuple[np.ndarray, dict]:
+        from datasketch import MinHash, MinHashLSH
+
+        lsh = MinHashLSH(threshold=t, num_perm=n_perm)  # its own optimal (bands, rows)
+        edges = []
+        gen = MinHash.generator(([s.encode() for s in _shingles(x, REAL_NGRAM)] for x in texts), num_perm=n_perm, seed=1)
+        for i, m in enumerate(gen):
+            edges.extend((j, i) for j in lsh.query(m))
+            lsh.insert(i, m)
+        return _union_find(len(texts), edges), {e: float("nan") for e in edges}
+
+    ds = optimal_bands(t, n_perm)
+    rb = recall_bands(t, n_perm)
+    return {
+        f"tether (default: recall bands {rb[0]}x{rb[1]}, exact verify)": tether(True),
+        f"tether, recall bands {rb[0]}x{rb[1]}, no verify": tether(False),
+        f"tether, datasketch bands {ds[0]}x{ds[1]}, exact verify": tether(True, ds),
+        "rensa per-doc LSH (16 bands x 8)": rensa,
+        f"datasketch MinHashLSH (its {ds[0]}x{ds[1]})": datasketch,
+    }
+
+
+def real_text_report() -> list[dict]:
+    texts, planted = planted_real()
+    _, where = real_texts()
+    t0 = time.perf_counter()
+    sets = _shingle_sets(texts, REAL_NGRAM)
+    truth = true_pairs(sets, REAL_THRESHOLD)
+    from tether.curate._private import components
+
+    ta = np.array([p[0] for p in truth], dtype=np.int64)
+    tb = np.array([p[1] for p in truth], dtype=np.int64)
+    should = _removed(components(len(texts), ta, tb))
+    jac = {p: len(sets[p[0]] & sets[p[1]]) / len(sets[p[0]] | sets[p[1]]) for p in planted}
+    near = [p for p, j in jac.items() if REAL_THRESHOLD + 0.02 <= j < 0.9]
+    print(f"real text: {len(texts)} texts from {where}, {len(planted)} planted copies "
+          f"({len(near)} at true Jaccard 0.82-0.9, {sum(j < REAL_THRESHOLD for j in jac.values())} below 0.8); "
+          f"{len(truth)} true pairs at >= {REAL_THRESHOLD}, {int(should.sum())} records to remove "
+          f"(truth in {time.perf_counter() - t0:.1f} s)")
+    rows = []
+    from tether.text import normalize
+
+    for name, fn in _real_methods().items():
+        normalize.cache_clear()  # rensa's and datasketch's shingles call it: no method starts warm
+        t1 = time.perf_counter()
+        labels, pairs = fn(texts)
+        secs = time.perf_counter() - t1
+        removed = _removed(np.asarray(labels))
+        tp = int((removed & should).sum())
+        precision = tp / max(1, int(removed.sum()))
+        recall = tp / max(1, int(should.sum()))
+        near_found = sum(labels[a] == labels[b] for a, b in near) / max(1, len(near))
+        below = sum(1 for a, b in pairs if (min(a, b), max(a, b)) not in truth)
+        rows.append({"method": name, "seconds": secs, "precision": precision, "recall": recall,
+                     "near_recall": near_found, "pairs_below": below, "removed": int(removed.sum())})
+    print(f"{'method':<58} {'removed':>8} {'P':>6} {'R':>6} {'R 0.82-0.9':>10} {'pairs < 0.8':>11} {'s':>6}")
+    for r in rows:
+        print(f"{r['method']:<58} {r['removed']:>8} {r['precision']:>6.3f} {r['recall']:>6.3f} "
+              f"{r['near_recall']:>10.3f} {r['pairs_below']:>11} {r['seconds']:>6.1f}")
+    return rows
+
+
+# --------------------------------------------------------------------------- tether vs plain rensa
+
+
+def vs_rensa(n: int, words: int, seed: int, repeats: int) -> None:
+    """tether's dedup and plain rensa on one corpus, alternating processes, best of ``repeats``."""
+    methods = ["tether", "tether+verify", "rensa"]
+    best: dict[str, dict] = {}
+    base = measure("none", n, words, seed)["peak_rss_mib"]
+    for _ in range(repeats):
+        for m in methods:
+            info = measure(m, n, words, seed)
+            b = best.setdefault(m, {"seconds": [], "peak_rss_mib": 0.0})
+            b["seconds"].append(info["seconds"])
+            b["peak_rss_mib"] = max(b["peak_rss_mib"], info["peak_rss_mib"])
+    print(f"tether vs rensa, {n} texts of ~{words} words, best of {repeats} (corpus alone {base:.0f} MiB):")
+    for m in methods:
+        s = sorted(best[m]["seconds"])
+        print(f"  {m:<14} best {s[0]:6.2f} s  median {s[len(s) // 2]:6.2f} s  peak {best[m]['peak_rss_mib']:5.0f} MiB "
+              f"(+{best[m]['peak_rss_mib'] - base:.0f} over the corpus)")
+    r = best["rensa"]
+    for m in ("tether", "tether+verify"):
+        t = best[m]
+        print(f"  {m} speed / rensa speed = {min(r['seconds']) / min(t['seconds']):.2f}x (>1: tether faster); "
+              f"peak memory {m} / rensa = {t['peak_rss_mib'] / r['peak_rss_mib']:.2f}x, "
+              f"over the corpus {(t['peak_rss_mib'] - base) / max(1.0, r['peak_rss_mib'] - base):.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--short", type=int, default=1_000_000)
     ap.add_argument("--baseline-limit", type=int, default=200_000)
     ap.add_argument("--no-rensa", action="store_true")
+    ap.add_argument("--real", action="store_true", help="precision/recall against the true Jaccard on real text")
+    ap.add_argument("--vs-rensa", action="store_true", help="tether and plain rensa side by side, repeated")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-synthetic", action="store_true", help="skip the datasketch/rensa tables")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         m, n, w, s, out = a.worker
         worker(m, int(n), int(w), int(s), out)
+        return
+    if a.real:
+        real_text_report()
+    if a.vs_rensa:
+        vs_rensa(a.docs, 150, 1, a.repeats)
+        vs_rensa(min(a.short, a.baseline_limit), 15, 2, a.repeats)
+    if a.skip_synthetic:
         return
     others = ["datasketch", "datasketch/xxh32"] + ([] if a.no_rensa else ["rensa"])
     b, r = _bands()
