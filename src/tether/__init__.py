@@ -10,8 +10,7 @@ Example:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from tether._version import __version__
 from tether.errors import (
     AuditGateError,
     ConfigError,

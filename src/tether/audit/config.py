@@ -66,7 +66,7 @@ def load_audit_config(data: dict[str, Any] | AuditConfig | None, prefix: str = "
     try:
         return AuditConfig.model_validate(data or {})
     except ValidationError as exc:
-        from tether.pipeline.config import format_validation_error
+        from tether.core.validation import format_validation_error
 
         err = format_validation_error(exc, prefix=prefix)
         raise ConfigError(err.message, hint="docs/audit.md lists every key of the audit section") from None

@@ -11,9 +11,9 @@ from tether.audit.config import load_audit_config
 from tether.audit.runner import audit
 
 if TYPE_CHECKING:
+    from tether.core.rundir import RunDir
     from tether.pipeline.config import PipelineConfig
     from tether.pipeline.manifest import Manifest
-    from tether.pipeline.rundir import RunDir
 
 log = logging.getLogger(__name__)
 

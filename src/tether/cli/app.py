@@ -84,7 +84,7 @@ def inspect(
     """Per-step counts, time and tokens of a run."""
     from rich.table import Table
 
-    from tether.pipeline.rundir import RunDir
+    from tether.core.rundir import RunDir
 
     m = RunDir(run_dir).read_manifest()
     if as_json:

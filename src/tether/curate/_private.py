@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from pydantic import field_validator
 
+from tether.core.step import FilterStep
 from tether.errors import ConfigError, InputError
-from tether.pipeline.step import FilterStep
 from tether.records import Record
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")

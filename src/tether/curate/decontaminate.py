@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from tether.core.registry import register
+from tether.core.step import Verdict
 from tether.curate._private import TextFilter, read_external
-from tether.pipeline.registry import register
-from tether.pipeline.step import Verdict
 from tether.records import Record
 from tether.text import normalize
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from tether.core.registry import register
+from tether.core.step import GlobalStep, Outcome, Verdict
 from tether.curate._private import as_fields, field_text, read_external
-from tether.pipeline.registry import register
-from tether.pipeline.step import GlobalStep, Outcome, Verdict
 from tether.records import ID, Record, digest
 from tether.text import normalize
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, model_validator
 
+from tether.core.registry import register
+from tether.core.step import Verdict
 from tether.curate._private import TextFilter
-from tether.pipeline.registry import register
-from tether.pipeline.step import Verdict
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 _PARA = re.compile(r"\n{2,}")
 _LINE = re.compile(r"\n+")

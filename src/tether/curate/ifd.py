@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from tether.core.registry import register
+from tether.core.step import GlobalStep, Outcome, Verdict
 from tether.curate._private import load_local_model
-from tether.pipeline.registry import register
-from tether.pipeline.step import GlobalStep, Outcome, Verdict
 from tether.records import Record
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

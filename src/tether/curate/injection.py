@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
+from tether.core.registry import register
+from tether.core.step import Verdict
 from tether.curate._private import TextFilter
-from tether.pipeline.registry import register
-from tether.pipeline.step import Verdict
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 
 @dataclass(frozen=True)

@@ -48,15 +48,15 @@ from pydantic import (
     model_validator,
 )
 
+from tether.core.registry import register
+from tether.core.step import FilterStep, Step, Verdict
 from tether.errors import ConfigError, LLMResponseError
 from tether.llm.types import LLMRequest
-from tether.pipeline.registry import register
-from tether.pipeline.step import FilterStep, Step, Verdict
 from tether.records import ID, digest
 from tether.text import fence_tag, wrap
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
+from tether.core.registry import register
+from tether.core.step import Verdict
 from tether.curate._private import TextFilter
 from tether.errors import ConfigError
-from tether.pipeline.registry import register
-from tether.pipeline.step import Verdict
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 
 @lru_cache(maxsize=1)

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from tether.core.registry import register
+from tether.core.step import Outcome, Verdict
 from tether.curate._private import TextFilter, as_fields
 from tether.errors import ConfigError
-from tether.pipeline.registry import register
-from tether.pipeline.step import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

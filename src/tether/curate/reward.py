@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr
 
+from tether.core.registry import register
+from tether.core.step import FilterStep, Verdict
 from tether.curate._private import load_local_model
 from tether.errors import ConfigError
-from tether.pipeline.registry import register
-from tether.pipeline.step import FilterStep, Verdict
 from tether.records import Record
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from tether.core.registry import register
+from tether.core.step import Verdict
 from tether.curate._private import TextFilter, as_fields
 from tether.errors import ConfigError, LLMResponseError
 from tether.llm.types import LLMRequest
-from tether.pipeline.registry import register
-from tether.pipeline.step import Verdict
 from tether.records import ID
 from tether.text import fence_tag, wrap
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 
 class CategoryScore(BaseModel):

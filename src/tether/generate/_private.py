@@ -14,14 +14,14 @@ import jinja2
 import jinja2.meta
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from tether.core.step import Outcome, Step, Verdict, _error_text
 from tether.errors import ConfigError, InputError, LLMResponseError
 from tether.llm.types import LLMRequest
-from tether.pipeline.step import Outcome, Step, Verdict, _error_text
 from tether.records import ID, Record, child, digest
 from tether.text import fence_tag, wrap
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from tether.core.registry import register
+from tether.core.step import GlobalStep, MapStep, Outcome, Verdict
 from tether.errors import LLMResponseError
 from tether.generate._private import LLMFields, Template, file_digests, load_template, make_child
-from tether.pipeline.registry import register
-from tether.pipeline.step import GlobalStep, MapStep, Outcome, Verdict
 from tether.records import ID, LINEAGE, Record, digest
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 
 class JudgeScore(BaseModel):

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from tether.core.registry import register
+from tether.core.step import MapStep, Outcome, Verdict
 from tether.errors import LLMResponseError
 from tether.generate._private import LLMFields, Template, file_digests, load_template, make_child
-from tether.pipeline.registry import register
-from tether.pipeline.step import MapStep, Outcome, Verdict
 from tether.records import ID, Record, digest
 from tether.text import normalize, words
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 Method = Literal["constraints", "deepen", "concretize", "reasoning", "breadth"]
 ALL_METHODS: tuple[Method, ...] = typing.get_args(Method)

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
 
+from tether.core.registry import register
+from tether.core.step import GlobalStep, Outcome, Verdict
 from tether.errors import LLMResponseError, RecordError
 from tether.generate._private import (
     LLMFields,
@@ -45,13 +47,11 @@ from tether.generate._private import (
     wrap,
 )
 from tether.generate.chunking import chunk_text
-from tether.pipeline.registry import register
-from tether.pipeline.step import GlobalStep, Outcome, Verdict
 from tether.records import ID, LINEAGE, Record, digest
 from tether.text import words
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from tether.core.registry import register
+from tether.core.step import MapStep, Outcome
 from tether.generate._private import (
     LLMFields,
     Template,
@@ -25,12 +27,10 @@ from tether.generate._private import (
     model_from_fields,
     read_seed_rows,
 )
-from tether.pipeline.registry import register
-from tether.pipeline.step import MapStep, Outcome
 from tether.records import ID, Record, digest, payload
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 
 SchemaType = type[BaseModel]  # an alias: the `type` field of a step shadows the builtin in its body

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from tether.core.registry import register
+from tether.core.step import MapStep, Outcome, Verdict
 from tether.errors import ConfigError
 from tether.generate._private import (
     PROMPTS,
@@ -28,12 +30,10 @@ from tether.generate._private import (
     load_template,
     make_child,
 )
-from tether.pipeline.registry import register
-from tether.pipeline.step import MapStep, Outcome, Verdict
 from tether.records import ID, Record, digest
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 
 class Critique(BaseModel):

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from tether.core.registry import register
+from tether.core.step import MapStep, Outcome, SourceStep
 from tether.errors import ConfigError
 from tether.generate._private import params_hash, read_seed_rows
-from tether.pipeline.registry import register
-from tether.pipeline.step import MapStep, Outcome, SourceStep
 from tether.records import ID, Record, canonical_json, new_record
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 _KINDS = ("categories", "distribution", "file", "fields", "value")
 

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from tether.core.registry import register
+from tether.core.step import GlobalStep, Outcome, Verdict
 from tether.generate._private import (
     LLMFields,
     Template,
@@ -31,12 +33,10 @@ from tether.generate._private import (
     load_template,
     make_child,
 )
-from tether.pipeline.registry import register
-from tether.pipeline.step import GlobalStep, Outcome, Verdict
 from tether.records import ID, Record, digest
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 #: Keywords of task types a text model cannot do (from the Self-Instruct filter).
 DEFAULT_BLOCKLIST = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",

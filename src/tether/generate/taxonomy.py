@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from tether.core.registry import register
+from tether.core.step import GlobalStep, Outcome, SourceStep, Verdict
 from tether.errors import ConfigError, InputError
 from tether.generate._private import (
     LLMFields,
@@ -50,12 +52,10 @@ from tether.generate._private import (
     make_child,
     wrap,
 )
-from tether.pipeline.registry import register
-from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Verdict
 from tether.records import ID, Record, digest, new_record
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 PHASES = ("knowledge", "foundational_skills", "compositional_skills")
 

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from tether.core.registry import register
+from tether.core.step import Outcome, SourceStep, Verdict
 from tether.errors import InputError
 from tether.io._private import file_sha256
-from tether.pipeline.registry import register
-from tether.pipeline.step import Outcome, SourceStep, Verdict
 from tether.records import ORIGIN_REAL, new_record
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 SNIFF_BYTES = 8192
 """How much of a file is looked at for a NUL byte (git's and grep's rule for binary)."""

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, PrivateAttr, field_validator
 
+from tether.core.registry import register
+from tether.core.step import Outcome, SourceStep, Verdict
 from tether.errors import InputError, RecordError
 from tether.io._private import file_sha256, text_head
 from tether.io.readers import DOC_SUFFIXES, Format, Row, detect_format, read_rows
-from tether.pipeline.registry import register
-from tether.pipeline.step import Outcome, SourceStep, Verdict
 from tether.records import ID, LINEAGE, ORIGIN_REAL, canonical_json, new_record
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 #: Input columns whose names tether's own columns use, and the names they are kept under.
 RESERVED = {ID: "source_id", LINEAGE: "source_lineage"}

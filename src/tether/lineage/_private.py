@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from tether.core.rundir import KEPT, QUARANTINE, REJECTED, RunDir, StepStore
 from tether.errors import InputError
-from tether.pipeline.rundir import KEPT, QUARANTINE, REJECTED, RunDir, StepStore
 from tether.records import LINEAGE, concat_tables
 
 #: status names as they appear in trace and query output, by store kind.

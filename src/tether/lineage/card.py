@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tether.core.rundir import RunDir
 from tether.io._private import atomic_write_text
 from tether.lineage._private import (
     audit_gates,
@@ -33,7 +34,6 @@ from tether.lineage._private import (
     read_config,
     step_entries,
 )
-from tether.pipeline.rundir import RunDir
 from tether.records import LINEAGE, ORIGIN_REAL, ORIGIN_SYNTHETIC
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class CardConfig(BaseModel):
 
 def card_config(config: dict[str, Any]) -> CardConfig:
     """The ``card`` section of a resolved config, validated (errors name ``card.FIELD``)."""
-    from tether.pipeline.config import format_validation_error
+    from tether.core.validation import format_validation_error
 
     try:
         return CardConfig.model_validate(config.get("card") or {})

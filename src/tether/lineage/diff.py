@@ -145,8 +145,8 @@ def _changes(a: dict[str, Any], b: dict[str, Any], *, all_keys: bool = False) ->
 
 
 def _reasons(run_dir: Path) -> dict[str, int]:
+    from tether.core.rundir import RunDir
     from tether.lineage.card import _reject_reasons
-    from tether.pipeline.rundir import RunDir
 
     out = {}
     for step, counter in _reject_reasons(RunDir(run_dir)).items():

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from tether.core.rundir import RunDir
 from tether.errors import ConfigError, InputError
-from tether.pipeline.rundir import RunDir
 from tether.records import (
     ID,
     LINEAGE,

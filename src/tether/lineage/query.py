@@ -30,9 +30,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from tether.core.rundir import RunDir
 from tether.errors import ConfigError
 from tether.lineage._private import last_store, load_parts, open_run
-from tether.pipeline.rundir import RunDir
 from tether.records import ID, LINEAGE, LINEAGE_FIELDS, LINEAGE_TYPE, ORIGIN_REAL
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tether.core.rundir import KEPT, REJECTED, RunDir
 from tether.errors import ConfigError
 from tether.lineage._private import open_run, read_config
-from tether.pipeline.rundir import KEPT, REJECTED, RunDir
 from tether.records import table_digest
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from tether.core.registry import register
+from tether.core.step import GlobalStep, Outcome, Verdict
 from tether.io._private import file_sha256
 from tether.lineage.mix import (
     NOT_SELECTED,
@@ -16,12 +18,10 @@ from tether.lineage.mix import (
     origin_of,
     read_dataset,
 )
-from tether.pipeline.registry import register
-from tether.pipeline.step import GlobalStep, Outcome, Verdict
 from tether.records import ORIGIN_REAL, ORIGIN_SYNTHETIC, Record
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 log = logging.getLogger(__name__)
 

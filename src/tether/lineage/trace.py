@@ -20,9 +20,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tether.core.rundir import RunDir
 from tether.errors import InputError, TetherError
 from tether.lineage._private import load_parts, open_run, read_config, step_entries
-from tether.pipeline.rundir import RunDir
 from tether.records import ID, LINEAGE, ORIGIN_REAL, QUARANTINE_COLUMNS, REJECT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def step_templates(type_name: str, params: dict[str, Any], base_dir: Path) -> di
     run), the configured ``*template_file`` and inline ``*template`` fields are reported.
     Empty for a step without templates.
     """
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
     from tether.pipeline.registry import get_step_class
 
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tether.core.context import StepContext
+from tether.core.rundir import RunDir, StepStore
+from tether.core.step import FilterStep, GlobalStep, MapStep, Outcome, SourceStep, Step, Verdict
 from tether.pipeline.config import PipelineConfig, build_steps, config_from_dict, load_config
-from tether.pipeline.context import StepContext
 from tether.pipeline.progress import LogProgress, Progress
 from tether.pipeline.registry import catalog, get_step_class, register
-from tether.pipeline.rundir import RunDir, StepStore
 from tether.pipeline.runner import Runner, RunResult, run_in_memory
-from tether.pipeline.step import FilterStep, GlobalStep, MapStep, Outcome, SourceStep, Step, Verdict
 
 
 class Pipeline:

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from tether.pipeline.registry import register
-from tether.pipeline.step import GlobalStep, MapStep, Outcome, Verdict
+from tether.core.registry import register
+from tether.core.step import GlobalStep, MapStep, Outcome, Verdict
 from tether.records import ID, LINEAGE, Record
 
 if TYPE_CHECKING:
-    from tether.pipeline.context import StepContext
+    from tether.core.context import StepContext
 
 
 @register

@@ -22,12 +22,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tether.core.rundir import name_problem
+from tether.core.step import Step
+from tether.core.validation import _loc, format_validation_error  # noqa: F401 - re-exported
 from tether.embed.config import EmbedderConfig
 from tether.errors import ConfigError
 from tether.llm.config import LLMConfig
 from tether.pipeline.registry import get_step_class, load_plugins
-from tether.pipeline.rundir import name_problem
-from tether.pipeline.step import Step
 
 
 class ExportConfig(BaseModel):
@@ -66,38 +67,6 @@ class PipelineConfig(BaseModel):
         return v
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def format_validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
-    """The first problem of a pydantic error as one line naming the bad field's path."""
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    err = errors[0]
-    path = _loc(tuple(err["loc"]))
-    path = f"{prefix}.{path}" if prefix and path else (prefix or path)
-    if err["type"] == "extra_forbidden":
-        msg = f"unknown key '{path}'"
-        hint = "check its spelling; `tether steps` lists each step's fields"
-    elif err["type"] == "missing":
-        msg = f"missing required key '{path}'"
-        hint = None
-    else:
-        got = err.get("input")
-        got_s = repr(got) if not isinstance(got, dict) else "a mapping"
-        text = str(err["msg"]).removeprefix("Value error, ")
-        msg = f"bad value for '{path}': {text} (got {got_s})"
-        hint = None
-    more = len(exc.errors()) - 1
-    if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(msg, hint=hint)
 
 
 def build_steps(config: PipelineConfig) -> list[Step]:

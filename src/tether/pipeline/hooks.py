@@ -5,38 +5,26 @@ Kept here so the runner stays small: each hook delegates to the package that own
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tether.errors import ConfigError
-
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from tether.core.rundir import RunDir
     from tether.pipeline.config import PipelineConfig
     from tether.pipeline.manifest import Manifest
-    from tether.pipeline.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
 
-def _optional(module: str, attr: str) -> Any | None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-    return getattr(mod, attr, None)
+def _section_models() -> dict[str, Any]:
+    """Optional config sections, validated when the config is loaded: section -> its model."""
+    from tether.audit import AuditConfig
+    from tether.lineage.card import CardConfig
 
-
-#: Optional config sections, validated when the config is loaded: section -> (module, model).
-SECTIONS = {
-    "card": ("tether.lineage.card", "CardConfig"),
-    "audit": ("tether.audit", "AuditConfig"),
-}
+    return {"card": CardConfig, "audit": AuditConfig}
 
 
 def validate_sections(config: PipelineConfig) -> None:
@@ -44,15 +32,12 @@ def validate_sections(config: PipelineConfig) -> None:
     key is reported before anything runs, with its path (``card.licence``)."""
     from pydantic import ValidationError
 
-    from tether.pipeline.config import format_validation_error
+    from tether.core.validation import format_validation_error
 
-    for section, (module, attr) in SECTIONS.items():
+    for section, model in _section_models().items():
         value = getattr(config, section, None)
         if value is None:
             continue
-        model = _optional(module, attr)
-        if model is None:
-            raise ConfigError(f"the config has a '{section}' section, but {module} is not available")
         try:
             model.model_validate(value)
         except ValidationError as exc:
@@ -61,10 +46,9 @@ def validate_sections(config: PipelineConfig) -> None:
 
 def export_format(fmt: str, table: pa.Table, out: Path) -> None:
     """Write ``table`` to ``out`` in an export format other than parquet/jsonl."""
-    fn = _optional("tether.lineage.export", "export_table")
-    if fn is None:
-        raise ConfigError(f"unknown export format '{fmt}'", hint="export.formats takes: parquet, jsonl")
-    fn(table, out, fmt)
+    from tether.lineage.export import export_table
+
+    export_table(table, out, fmt)
 
 
 #: audit keys that name files the audit reads; their contents are part of its fingerprint.
@@ -85,7 +69,7 @@ def _path_digest(path: Path) -> str | None:
 def audit_fingerprint(config: PipelineConfig, manifest: Manifest, base_dir: Path) -> str:
     """What the audit's result depends on: the dataset, the audit and embedder config, the
     files the audit reads, and the tether version."""
-    from tether import __version__
+    from tether._version import __version__
     from tether.records import digest
 
     audit = config.audit or {}
@@ -190,9 +174,8 @@ def after_run(config: PipelineConfig, run: RunDir, manifest: Manifest, base_dir:
                 log.info("audit: up to date (dataset and audit config unchanged)")
                 _raise_for_recorded_gates(prior["summary"])
             else:
-                fn = _optional("tether.audit.pipeline", "audit_run")
-                if fn is None:
-                    raise ConfigError("the config has an audit section, but the audit package is not available")
+                from tether.audit.pipeline import audit_run as fn
+
                 run.update_outputs(audit=None, card=None)  # a kill mid-audit leaves nothing that looks done
                 for stale in ("report.json", "report.html"):
                     (run.audit / stale).unlink(missing_ok=True)
@@ -214,9 +197,10 @@ def after_run(config: PipelineConfig, run: RunDir, manifest: Manifest, base_dir:
     finally:
         summary = audit_state.get("summary") if audit_state else None
         card_fp = card_fingerprint(manifest, summary)
-        card = _optional("tether.lineage.card", "write_card")
+        from tether.lineage.card import write_card as card
+
         wrote = False
-        if card is not None and not (state.get("card") == card_fp and (run.root / "card.md").exists()):
+        if not (state.get("card") == card_fp and (run.root / "card.md").exists()):
             card(run, manifest)
             wrote = True
         run.update_outputs(audit=audit_state or None, card=card_fp if (wrote or state.get("card") == card_fp) else None)

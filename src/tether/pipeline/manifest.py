@@ -9,8 +9,8 @@ import time
 from importlib import metadata
 from typing import Any
 
+from tether.core.rundir import RunDir
 from tether.io._private import atomic_write_text
-from tether.pipeline.rundir import RunDir
 
 PACKAGES = ("pyarrow", "pydantic", "numpy", "openai", "httpx", "torch", "transformers", "sentence-transformers")
 
@@ -43,7 +43,7 @@ class Manifest:
 
     @classmethod
     def open(cls, run: RunDir, *, name: str, run_id: str, config_digest: str) -> Manifest:
-        from tether import __version__
+        from tether._version import __version__
 
         prior: dict[str, Any] = {}
         if run.manifest.exists():

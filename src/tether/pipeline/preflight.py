@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether.core.context import StepContext
+from tether.core.step import SourceStep, Step
 from tether.errors import ConfigError, InputError, TetherError
-from tether.pipeline.context import StepContext
-from tether.pipeline.step import SourceStep, Step
 
 if TYPE_CHECKING:
     from tether.pipeline.config import PipelineConfig

@@ -1,9 +1,9 @@
 """The step registry and its catalog.
 
-Steps register with :func:`register`. Built-in steps live in the packages of
-:data:`BUILTIN_PACKAGES`, each of which imports its step modules in its ``__init__``;
-third-party steps come from the ``tether.steps`` entry-point group or a pipeline's
-``plugins:`` list of modules.
+Steps register with :func:`tether.core.registry.register` (re-exported here). Built-in steps
+live in the packages :func:`load_builtins` imports, each of which imports its step modules in
+its ``__init__``; third-party steps come from the ``tether.steps`` entry-point group or a
+pipeline's ``plugins:`` list of modules.
 """
 
 from __future__ import annotations
@@ -12,53 +12,33 @@ import importlib
 import logging
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import Any
 
+from tether.core.registry import _REGISTRY, register
+from tether.core.step import Step
 from tether.errors import ConfigError
-from tether.pipeline.step import Step
 
 log = logging.getLogger(__name__)
 
-BUILTIN_PACKAGES = (
-    "tether.io",
-    "tether.pipeline.builtins",
-    "tether.generate",
-    "tether.curate",
-    "tether.audit",
-    "tether.lineage",
-)
 
-_REGISTRY: dict[str, type[Step]] = {}
-_loaded = False
 #: entry-point plugins that failed to import: "NAME (MODULE)" -> the error.
 _FAILED: dict[str, str] = {}
-
-S = TypeVar("S", bound=type[Step])
-
-
-def register(cls: S) -> S:
-    """Class decorator: make a step usable by its ``type`` in pipelines."""
-    if not cls.type:
-        raise TypeError(f"{cls.__name__} has no type name")
-    other = _REGISTRY.get(cls.type)
-    if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
-        raise TypeError(f"step type '{cls.type}' is registered twice: {other.__module__} and {cls.__module__}")
-    _REGISTRY[cls.type] = cls
-    return cls
+_loaded = False
 
 
 def load_builtins() -> None:
-    """Import built-in step packages and entry-point plugins (once)."""
+    """Import the built-in step packages (explicitly: each registers its steps on import) and
+    the entry-point plugins, once."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    for pkg in BUILTIN_PACKAGES:
-        try:
-            importlib.import_module(pkg)
-        except ModuleNotFoundError as exc:
-            if exc.name != pkg:
-                raise
+    import tether.audit
+    import tether.curate
+    import tether.generate
+    import tether.io
+    import tether.lineage.steps
+    import tether.pipeline.builtins  # noqa: F401 - imported for the steps they register
     for ep in entry_points(group="tether.steps"):
         try:
             ep.load()
@@ -150,4 +130,4 @@ def catalog() -> list[StepInfo]:
     return out
 
 
-__all__ = ["BUILTIN_PACKAGES", "StepInfo", "catalog", "get_step_class", "load_builtins", "load_plugins", "register"]
+__all__ = ["StepInfo", "catalog", "get_step_class", "load_builtins", "load_plugins", "register"]

@@ -19,16 +19,16 @@ from typing import Any
 
 import yaml
 
+from tether.core.context import StepContext
+from tether.core.resources import RunResources
+from tether.core.rundir import RunDir, StepStore
+from tether.core.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep, record_done
 from tether.errors import ConfigError, InputError, TetherError
 from tether.io._private import atomic_write_text
 from tether.io.writers import write_jsonl, write_parquet
 from tether.pipeline.config import PipelineConfig, build_steps
-from tether.pipeline.context import StepContext
 from tether.pipeline.manifest import Manifest
 from tether.pipeline.progress import Progress
-from tether.pipeline.resources import RunResources
-from tether.pipeline.rundir import RunDir, StepStore
-from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep, record_done
 from tether.pipeline.usage import (
     AttemptUsage,
     ByClient,
@@ -225,7 +225,7 @@ class Runner:
         log.info("%s: redoing %s", "--fresh" if self.fresh else f"--from {self.redo_from}", what)
 
     async def _execute(self) -> RunResult:
-        from tether import __version__
+        from tether._version import __version__
 
         run = self.run
         run.root.mkdir(parents=True, exist_ok=True)
@@ -450,7 +450,7 @@ class Runner:
     def _export(self, last: StepStore, last_fp: str) -> tuple[int, str]:
         """Write ``dataset/``; returns its rows and digest. Skipped when the last step and the
         export options are unchanged since the files there were written."""
-        from tether import __version__
+        from tether._version import __version__
 
         out = self.run.dataset
         fp = digest({"last": last_fp, "export": self.config.export.model_dump(mode="json"), "version": __version__})
@@ -534,7 +534,7 @@ def _top_reasons(store: Any) -> str:
     """The three most common rejection reasons and quarantine error types of a step."""
     from collections import Counter
 
-    from tether.pipeline.rundir import QUARANTINE, REJECTED
+    from tether.core.rundir import QUARANTINE, REJECTED
 
     reasons: Counter[str] = Counter()
     for kind, col in ((REJECTED, "reject_reason"), (QUARANTINE, "error_type")):

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from tether.io._private import atomic_write_text
 
 if TYPE_CHECKING:
-    from tether.pipeline.resources import RunResources
-    from tether.pipeline.rundir import StepStore
+    from tether.core.resources import RunResources
+    from tether.core.rundir import StepStore
 
 log = logging.getLogger(__name__)
 
