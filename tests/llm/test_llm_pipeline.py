@@ -139,6 +139,15 @@ _KILL_SCRIPT = textwrap.dedent(
 )
 
 
+def _run_in_a_process(tmp_path: Path, cfg: dict[str, Any], run_dir: Path, *, stdout: int) -> subprocess.Popen:
+    """The pipeline run by a child process, to be killed."""
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    (tmp_path / "go.py").write_text(_KILL_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)])}
+    return subprocess.Popen([sys.executable, str(tmp_path / "go.py"), str(tmp_path / "cfg.json"), str(run_dir)],
+                            env=env, stdout=stdout, stderr=subprocess.PIPE)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) -> None:
     import threading
@@ -154,12 +163,8 @@ def test_sigkill_mid_step_then_rerun_repeats_no_answered_call(tmp_path: Path) ->
 
     with FakeOpenAIServer(_answer, delay=0.02, fault=freeze_after_13) as srv:
         cfg = _pipeline(tmp_path, srv.llm_config(concurrency=2), batch_size=4)
-        (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-        (tmp_path / "go.py").write_text(_KILL_SCRIPT)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)])}
         run_dir = tmp_path / "killed"
-        proc = subprocess.Popen([sys.executable, str(tmp_path / "go.py"), str(tmp_path / "cfg.json"), str(run_dir)],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = _run_in_a_process(tmp_path, cfg, run_dir, stdout=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 60
             while srv.faults["hang"] < 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -260,12 +265,8 @@ def test_sigkill_at_full_speed_repays_only_answers_still_on_the_wire(tmp_path: P
     _seeds(tmp_path, 400)
     with FakeOpenAIServer(_answer, delay=0.03) as srv:
         cfg = _pipeline(tmp_path, srv.llm_config(concurrency=16), batch_size=64)
-        (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-        (tmp_path / "go.py").write_text(_KILL_SCRIPT)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)])}
         run_dir = tmp_path / "killed"
-        proc = subprocess.Popen([sys.executable, str(tmp_path / "go.py"), str(tmp_path / "cfg.json"), str(run_dir)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = _run_in_a_process(tmp_path, cfg, run_dir, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while srv.calls < 160 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.002)
