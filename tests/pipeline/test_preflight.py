@@ -113,3 +113,36 @@ def test_a_missing_audit_file_is_found_before_the_steps_run(numbers: Path, tmp_p
     with pytest.raises(InputError, match="audit.reference: 'real.jsonl' does not exist"):
         Pipeline.from_dict(raw, tmp_path).run(tmp_path / "run")
     assert not (tmp_path / "run" / "steps").exists()
+
+
+def test_optional_packages_a_step_or_its_backend_needs_are_checked_before_the_run(
+    numbers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typing import ClassVar
+
+    from tether.core.step import FilterStep, Verdict
+    from tether.curate.ifd import IFDSelect
+    from tether.curate.reward import RewardModel
+    from tether.pipeline.registry import register
+
+    @register
+    class NeedsAPackage(FilterStep):
+        type: ClassVar[str] = "needs_a_package_test"
+        description: ClassVar[str] = "test-only: declares an optional package that is not installed"
+        requires: ClassVar[dict[str, str]] = {"tether_no_such_package": "pip install tether-no-such-package"}
+
+        def keep(self, record, ctx):  # noqa: ANN001, ANN201
+            return Verdict(True)
+
+    assert set(IFDSelect.requires) == set(RewardModel.requires) == {"torch", "transformers"}
+    raw = {"llm": {"local": {"backend": "vllm", "model": "m"}},
+           "steps": [{"read": {"path": str(numbers)}}, {"needs_a_package_test": {}},
+                     {"prompt": {"template": "{{ text }}", "llm": "local"}}]}
+    lines = _problems(raw, numbers.parent)
+    assert "steps[1].needs_a_package_test: step needs_a_package_test needs the Python package " \
+           "'tether_no_such_package', which is not installed" in lines
+    assert "llm.local.backend: backend vllm (llm 'local') needs the Python package 'vllm', which is not " \
+           "installed" in lines  # vllm is not installed here: the run would fail only when the step starts
+    with pytest.raises(ConfigError, match="tether_no_such_package"):
+        Pipeline.from_dict(raw, numbers.parent).run(numbers.parent / "run")
+    assert not (numbers.parent / "run").exists()  # nothing ran

@@ -96,6 +96,12 @@ class Step(BaseModel):
     kind: ClassVar[str] = ""
     description: ClassVar[str] = ""
 
+    requires: ClassVar[dict[str, str]] = {}
+    """Optional Python packages the step imports when it runs: import name -> what to install
+    (``{"transformers": "pip install 'tether[ml]'"}``). ``tether validate`` and ``tether run``
+    check them before anything runs; override :meth:`required_modules` when they depend on the
+    config."""
+
     name: str | None = None
     """The step instance's name (unique in a pipeline); defaults to its type."""
     on_error: OnError = "raise"
@@ -118,6 +124,10 @@ class Step(BaseModel):
     def removed_columns(self) -> set[str]:
         """Columns the step removes (rare)."""
         return set()
+
+    def required_modules(self) -> dict[str, str]:
+        """The optional packages this configuration of the step needs (default: ``requires``)."""
+        return dict(self.requires)
 
     def fingerprint_extra(self, ctx: StepContext) -> Any:
         """Anything besides the config that the output depends on (e.g. digests of files the

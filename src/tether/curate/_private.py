@@ -16,6 +16,9 @@ from tether.records import Record
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 
+#: what to install for the steps that need torch and transformers
+ML_EXTRA = "pip install 'tether[ml]' (install torch==2.13.0 first)"
+
 
 def field_text(record: Record, fields: Sequence[str], sep: str = "\n") -> str:
     """The text of ``fields`` of a record, joined by ``sep``; missing/None fields are skipped.

@@ -20,7 +20,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from tether.core.registry import register
 from tether.core.step import GlobalStep, Outcome, Verdict
-from tether.curate._private import load_local_model
+from tether.curate._private import ML_EXTRA, load_local_model
 from tether.records import Record
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ def ifd_one(model: Any, tok: Any, prompt: str, response: str, *, max_length: int
 class IFDSelect(GlobalStep):
     """Superfiltering: score pairs by IFD with a small local LM, keep the informative ones."""
 
+    requires: ClassVar[dict[str, str]] = {"torch": ML_EXTRA, "transformers": ML_EXTRA}
     type: ClassVar[str] = "ifd"
     description: ClassVar[str] = (
         "IFD = PPL(response | instruction) / PPL(response) with a small local causal LM; drop IFD >= 1, "

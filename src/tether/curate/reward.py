@@ -27,7 +27,7 @@ from pydantic import Field, PrivateAttr
 
 from tether.core.registry import register
 from tether.core.step import FilterStep, Verdict
-from tether.curate._private import load_local_model
+from tether.curate._private import ML_EXTRA, load_local_model
 from tether.errors import ConfigError
 from tether.records import Record
 
@@ -107,6 +107,7 @@ def reward_scores(
 class RewardModel(FilterStep):
     """Score pairs with a local reward model; reject below ``min_score``."""
 
+    requires: ClassVar[dict[str, str]] = {"torch": ML_EXTRA, "transformers": ML_EXTRA}
     type: ClassVar[str] = "reward_model"
     description: ClassVar[str] = (
         "Score instruction/response pairs with a local sequence-classification (reward) model "

@@ -6,7 +6,9 @@ place in the YAML it comes from.
 - every LLM a step names (``llm:``, ``judge_llm:``) is defined in the ``llm`` section, and the
   environment variable its ``api_key_env`` names is set;
 - every export format is known, and the final records have the columns it needs;
-- every file the ``audit`` section names exists.
+- every file the ``audit`` section names exists;
+- every optional package a step declares (``Step.requires``), or its LLM backend imports, is
+  installed.
 
 Example:
     >>> problems = preflight(pipe.config, pipe.steps, pipe.base_dir)  # doctest: +SKIP
@@ -172,6 +174,47 @@ def _llms(steps: Sequence[Step], config: PipelineConfig) -> list[Problem]:
     return problems
 
 
+#: what an LLM backend imports when it starts: module -> what to install
+BACKEND_NEEDS: dict[str, dict[str, str]] = {
+    "transformers": {"torch": "pip install 'tether[ml]' (install torch==2.13.0 first)",
+                     "transformers": "pip install 'tether[ml]'"},
+    "vllm": {"vllm": "pip install 'tether[vllm]' (on a machine with a CUDA GPU), or use backend: transformers"},
+}
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None  # finds, never imports
+    except (ImportError, ValueError):
+        return False
+
+
+def _dependencies(steps: Sequence[Step], config: PipelineConfig) -> list[Problem]:
+    """The optional packages each step declares (``Step.requires``), and those of the LLM
+    backends the steps use, are installed: a missing one is found now, not when the step that
+    needs it starts after the steps before it have run (and been paid for)."""
+    problems: list[Problem] = []
+    for i, step in enumerate(steps):
+        for module, install in step.required_modules().items():
+            if not _installed(module):
+                problems.append(Problem(_where(i, step), f"step {step.instance_name} needs the Python package "
+                                        f"'{module}', which is not installed", hint=install))
+    backends: dict[str, str] = {}
+    for step in steps:
+        for field in type(step).model_fields:
+            name = getattr(step, field) if field == "llm" or field.endswith("_llm") else None
+            if isinstance(name, str) and name in config.llm:
+                backends.setdefault(name, config.llm[name].backend)
+    for name, backend in backends.items():
+        for module, install in BACKEND_NEEDS.get(backend, {}).items():
+            if not _installed(module):
+                problems.append(Problem(f"llm.{name}.backend", f"backend {backend} (llm '{name}') needs the Python "
+                                        f"package '{module}', which is not installed", hint=install))
+    return problems
+
+
 def _audit_files(config: PipelineConfig, base_dir: Path) -> list[Problem]:
     """The files the ``audit`` section names exist (else the audit fails after every step ran)."""
     from tether.pipeline.hooks import AUDIT_INPUTS
@@ -233,6 +276,7 @@ def preflight(config: PipelineConfig, steps: Sequence[Step], base_dir: Path) -> 
     column_problems, final, notes = _columns(steps, config, base_dir, paths_ok=not problems)
     problems += column_problems
     problems += _llms(steps, config)
+    problems += _dependencies(steps, config)
     problems += _formats(config, final)
     problems += _audit_files(config, base_dir)
     return problems, notes
@@ -247,4 +291,4 @@ def check_before_run(config: PipelineConfig, steps: Sequence[Step], base_dir: Pa
             p.raise_()
 
 
-__all__ = ["FORMAT_NEEDS", "Problem", "check_before_run", "preflight"]
+__all__ = ["BACKEND_NEEDS", "FORMAT_NEEDS", "Problem", "check_before_run", "preflight"]
