@@ -184,7 +184,10 @@ BACKEND_NEEDS: dict[str, dict[str, str]] = {
 
 def _installed(module: str) -> bool:
     import importlib.util
+    import sys
 
+    if module in sys.modules:  # imported already (or provided by the caller)
+        return True
     try:
         return importlib.util.find_spec(module) is not None  # finds, never imports
     except (ImportError, ValueError):
