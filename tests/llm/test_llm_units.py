@@ -168,3 +168,20 @@ def test_local_backends_default_to_batches_their_engine_can_use() -> None:
     assert (vl.batch_size, vl.concurrency) == (256, 512)  # 8 ran at 0.29x the bare engine
     assert LLMConfig(backend="vllm", model="m", batch_size=32).concurrency == 64
     assert LLMConfig(backend="vllm", model="m", concurrency=5).concurrency == 5
+
+
+def test_clients_and_their_step_views_are_the_typed_protocols(tmp_path) -> None:
+    from tether.core.resources import RunResources
+    from tether.generate.testing import ScriptedLLM
+    from tether.llm import LLMConfig
+    from tether.llm.client import LLMClient, StepClient
+    from tether.llm.protocol import RunLLM, StepLLM
+
+    res = RunResources({"default": LLMConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1")})
+    client = res.llm("default", step="s")
+    assert isinstance(client, StepClient) and isinstance(client, StepLLM)
+    assert isinstance(res._clients["default"], LLMClient) and isinstance(res._clients["default"], RunLLM)
+    scripted = ScriptedLLM(lambda req: "ok")
+    assert isinstance(scripted, RunLLM) and isinstance(scripted.for_step("s"), StepLLM)
+    assert not isinstance(object(), StepLLM)
+    res.close()

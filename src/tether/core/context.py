@@ -17,6 +17,7 @@ from tether.errors import ConfigError
 
 if TYPE_CHECKING:
     from tether.core.resources import RunResources
+    from tether.llm.protocol import StepLLM
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class StepContext:
             self.resources = RunResources()
         return self.resources
 
-    def llm(self, name: str = "default") -> Any:
+    def llm(self, name: str = "default") -> StepLLM:
         """The run's LLM client named ``name`` in the config's ``llm`` section."""
         return self._res().llm(name, step=self.step_name)
 

@@ -12,6 +12,7 @@ from typing import Any
 from tether.embed import Embedder, EmbedderConfig
 from tether.errors import ConfigError
 from tether.llm.config import LLMConfig
+from tether.llm.protocol import RunLLM, StepLLM
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,10 @@ class RunResources:
         self.embedder_config = embedder_config or EmbedderConfig()
         self.cache_path = cache_path
         self.options = dict(options or {})
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, RunLLM] = {}
         self._embedder: Embedder | None = None
 
-    def llm(self, name: str, *, step: str | None = None) -> Any:
+    def llm(self, name: str, *, step: str | None = None) -> StepLLM:
         """The client for the ``llm`` entry ``name``; usage is attributed to ``step``."""
         if name not in self.llm_configs:
             known = ", ".join(sorted(self.llm_configs)) or "none"
@@ -54,8 +55,7 @@ class RunResources:
                 self.llm_configs[name], name=name, cache_path=self.cache_path, **self.options
             )
         client = self._clients[name]
-        bind = getattr(client, "for_step", None)
-        return bind(step) if (bind is not None and step is not None) else client
+        return client.for_step(step) if step is not None else client
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -66,19 +66,14 @@ class RunResources:
         """LLM usage so far, per client, for the manifest (clients expose ``usage_report()``)."""
         out: dict[str, Any] = {}
         for name, client in self._clients.items():
-            report = getattr(client, "usage_report", None)
-            if report is not None:
-                out[name] = report()
+            out[name] = client.usage_report()
         return out
 
     def step_usage(self, step: str) -> dict[str, Any] | None:
         """LLM usage attributed to one step (clients expose ``usage_by_step()``), or None."""
         total: dict[str, Any] = {}
         for client in self._clients.values():
-            by_step = getattr(client, "usage_by_step", None)
-            if by_step is None:
-                continue
-            for k, v in (by_step().get(step) or {}).items():
+            for k, v in (client.usage_by_step().get(step) or {}).items():
                 if isinstance(v, int | float):
                     total[k] = total.get(k, 0) + v
         return total or None
@@ -88,19 +83,18 @@ class RunResources:
         client's model and backend: ``{name: {"model", "backend", "calls", "prompt_tokens", ...}}``."""
         out: dict[str, dict[str, Any]] = {}
         for name, client in self._clients.items():
-            by_step = getattr(client, "usage_by_step", None)
-            used = (by_step().get(step) if by_step is not None else None) or {}
+            used = client.usage_by_step().get(step) or {}
             counters = {k: v for k, v in used.items() if isinstance(v, int | float) and not isinstance(v, bool)}
             if any(counters.values()):
                 config = self.llm_configs.get(name)
-                out[name] = {"model": getattr(client, "model_identity", None),
+                out[name] = {"model": client.model_identity,
                              "backend": getattr(config, "backend", None), **counters}
         return out
 
     async def aclose(self) -> None:
         """Close clients' connections on the running event loop, then everything else."""
         for client in list(self._clients.values()):
-            aclose = getattr(client, "aclose", None)
+            aclose = getattr(client, "aclose", None)  # an async close is optional: LLMClient has one
             if aclose is not None:
                 try:
                     await aclose()
@@ -110,12 +104,10 @@ class RunResources:
 
     def close(self) -> None:
         for client in self._clients.values():
-            close = getattr(client, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # noqa: BLE001 - closing must not hide the run's own error
-                    log.debug("closing a client failed", exc_info=True)
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the run's own error
+                log.debug("closing a client failed", exc_info=True)
         self._clients.clear()
         if self._embedder is not None:
             self._embedder.close()

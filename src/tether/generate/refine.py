@@ -163,7 +163,7 @@ class Refine(MapStep, LLMFields):
             rounds.append(entry)
             made.append((k, response, rresp.request_hash))
         if not made:  # the response that came in passed the first critique: one record, round 0
-            made.append((0, response, rounds[-1]["critique_prompt_hash"]))
+            made.append((0, response, cresp.request_hash))  # the hash of the critique that passed it
         out = Outcome()
         parent: Record | str = record
         for i, (k, text, prompt_hash) in enumerate(made):
