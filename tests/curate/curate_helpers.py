@@ -8,53 +8,34 @@ from collections.abc import Callable
 from typing import Any
 
 from tether.embed import EmbedderConfig
-from tether.errors import LLMResponseError
-from tether.llm.types import LLMRequest, LLMResponse
+from tether.generate.testing import ScriptedLLM
+from tether.llm.types import LLMRequest
 from tether.pipeline.context import StepContext
 from tether.pipeline.resources import RunResources
 from tether.pipeline.step import GlobalStep, Outcome, Step
 
 
-class FakeLLM:
-    """Implements the agreed client interface; answers come from ``answer(prompt_text)``.
+class FakeLLM(ScriptedLLM):
+    """The real client over a scripted backend; answers come from ``answer(prompt_text)``, the
+    text of the request's first user message (the prompt, also when the client asks again
+    with a correction after it).
 
-    ``answer`` returns a dict (validated against the schema) or a str (raw text that must
-    parse as JSON for the schema; an unparseable one raises LLMResponseError like the real client).
+    ``answer`` returns a dict (sent as its JSON) or a str (raw text that must parse as JSON for
+    a structured request; an unparseable one fails as the real client fails: asked again with
+    the error shown, then LLMResponseError with the raw text). ``calls`` is every request sent.
     """
 
-    model_identity = "fake:judge"
-
     def __init__(self, answer: Callable[[str], Any]) -> None:
+        def respond(request: LLMRequest) -> str:
+            out = answer(next(m.content for m in request.messages if m.role == "user"))
+            return out if isinstance(out, str) else json.dumps(out)
+
+        super().__init__(respond, model="fake:judge")
         self.answer = answer
-        self.calls: list[LLMRequest] = []
 
-    def for_step(self, step: str) -> FakeLLM:
-        return self
-
-    async def generate(self, request: LLMRequest, *, record_id: str | None = None) -> LLMResponse:
-        self.calls.append(request)
-        out = self.answer(request.messages[-1].content)
-        text = out if isinstance(out, str) else json.dumps(out)
-        return LLMResponse(texts=[text], request_hash="h" + str(len(self.calls)))
-
-    async def generate_structured(self, request, schema, *, record_id=None, max_attempts=3):  # noqa: ANN001
-        self.calls.append(request)
-        out = self.answer(request.messages[-1].content)
-        raw = out if isinstance(out, str) else json.dumps(out)
-        try:
-            obj = schema.model_validate_json(raw)
-        except Exception as exc:  # noqa: BLE001 - mirrors the real client's behaviour
-            raise LLMResponseError("answer does not match the schema", raw=raw) from exc
-        return obj, LLMResponse(texts=[raw], request_hash="h" + str(len(self.calls)))
-
-    def usage_report(self) -> dict:
-        return {"calls": len(self.calls)}
-
-    def usage_by_step(self) -> dict:
-        return {}
-
-    def close(self) -> None:
-        pass
+    @property
+    def calls(self) -> list[LLMRequest]:
+        return self.requests
 
 
 def make_ctx(step_name: str = "step", *, llms: dict[str, Any] | None = None, embedder: str = "hashing",

@@ -10,8 +10,8 @@ from gen_helpers import run_steps
 from tether.generate import Distill, EvolInstruct, PreferencePairs, Refine
 from tether.generate.evol_instruct import elimination_reason
 from tether.generate.testing import ScriptedLLM, request_text, schema_name
+from tether.llm.cache import request_key
 from tether.llm.types import LLMRequest
-from tether.records import digest
 
 
 def prompts(*texts: str) -> list[dict]:
@@ -117,7 +117,7 @@ def test_refine_keeps_every_round_in_lineage() -> None:
     assert len(out.kept) == 2 and len(out.rejected) == 4
     # each record names the call that wrote it: the first answer, then each revision
     writes = [r for r in llm.requests if schema_name(r) is None]
-    by_text = {request_text(r): digest({"model": llm.model_identity, "request": r.model_dump(mode="json")})
+    by_text = {request_text(r): request_key(llm.model_identity, r)  # the client's cache key of each call
                for r in writes}
     assert first["lineage"]["prompt_hash"] == by_text["Say hello"]
     assert [r["lineage"]["prompt_hash"] for r in rounds[1:]] == [e["revise_prompt_hash"] for e in stuck["refine_rounds"]]

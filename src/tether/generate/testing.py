@@ -10,9 +10,9 @@ function says. Two ways to put one behind the recipes:
   LLM layer (``backend: openai``, cache, retries, structured output), which is how the
   examples' ``responses.jsonl`` files are recorded (``examples/_record.py``) and how the
   end-to-end tests run.
-- :class:`ScriptedLLM`: an in-process client with the same interface (``generate``,
-  ``generate_structured``, ``for_step``, usage, ``close``), for unit tests of one recipe that
-  inspect the :class:`LLMRequest` objects it was sent.
+- :class:`ScriptedLLM`: the real client over :class:`ScriptedBackend` (the one scripted fake,
+  at the backend seam), in process, for unit tests of one recipe that inspect the
+  :class:`LLMRequest` objects it was sent.
 
 Example:
     >>> import asyncio
@@ -30,11 +30,10 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
-from tether.errors import LLMResponseError
+from tether.llm._private import Backend
+from tether.llm.client import LLMClient
+from tether.llm.config import LLMConfig
 from tether.llm.types import LLMRequest, LLMResponse, Message, Usage
-from tether.records import digest
 
 if TYPE_CHECKING:
     from tether.llm.testing import FakeOpenAIServer
@@ -144,8 +143,37 @@ def scripted_server(responder: Responder, **options: Any) -> FakeOpenAIServer:
     return FakeOpenAIServer(served(responder), **options)
 
 
-class ScriptedLLM:
-    """A client whose answers come from ``responder(request) -> text or list of texts``.
+class ScriptedBackend(Backend):
+    """A backend whose answers come from ``responder(request) -> text or list of texts``: the
+    one scripted fake, at the backend seam (as httpx's MockTransport is), so the client above
+    it (limits, retries, structured output, usage) is the real one.
+
+    Args:
+        responder: called once per request; a list answers ``n`` samples (cycled if short).
+        model: the backend's identity, written to lineage as ``model``.
+    """
+
+    billable = False
+
+    def __init__(self, responder: Responder, *, model: str = "scripted:v1") -> None:
+        self.responder = responder
+        self.identity = model
+        self.requests: list[LLMRequest] = []
+
+    async def call(self, request: LLMRequest) -> LLMResponse:
+        await asyncio.sleep(0)
+        self.requests.append(request)
+        texts = _texts(self.responder(request), request.n)
+        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+        completion = sum(len(t.split()) for t in texts)
+        return LLMResponse(texts=texts, finish_reasons=["stop"] * len(texts), model=self.identity,
+                           usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion))
+
+
+class ScriptedLLM(LLMClient):
+    """The real :class:`~tether.llm.client.LLMClient` over a :class:`ScriptedBackend` (no cache):
+    for unit tests of one recipe that inspect the :class:`LLMRequest` objects it was sent
+    (``requests``).
 
     Args:
         responder: called once per request; a list answers ``n`` samples (cycled if short).
@@ -153,73 +181,17 @@ class ScriptedLLM:
     """
 
     def __init__(self, responder: Responder, *, model: str = "scripted:v1") -> None:
+        backend = ScriptedBackend(responder, model=model)
+        config = LLMConfig.model_validate({"model": model, "structured_mode": "prompt", "max_retries": 0})
+        super().__init__(config, backend)
         self.responder = responder
-        self.model_identity = model
-        self.requests: list[LLMRequest] = []
-        self._usage: dict[str, dict[str, float]] = {}
-        self._step: str | None = None
-        self._root = self
 
-    def for_step(self, step: str) -> ScriptedLLM:
-        bound = ScriptedLLM.__new__(ScriptedLLM)
-        bound.__dict__.update(self.__dict__)
-        bound._step = step
-        bound._root = self._root
-        return bound
-
-    def _account(self, prompt: int, completion: int) -> None:
-        u = self._root._usage.setdefault(self._step or "-", {
-            "prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "cached_calls": 0, "cost_usd": 0.0})
-        u["prompt_tokens"] += prompt
-        u["completion_tokens"] += completion
-        u["calls"] += 1
-
-    async def generate(self, request: LLMRequest, *, record_id: str | None = None) -> LLMResponse:
-        await asyncio.sleep(0)
-        self._root.requests.append(request)
-        texts = _texts(self.responder(request), request.n)
-        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
-        completion = sum(len(t.split()) for t in texts)
-        self._account(prompt_tokens, completion)
-        key = digest({"model": self.model_identity, "request": request.model_dump(mode="json")})
-        return LLMResponse(texts=texts, finish_reasons=["stop"] * len(texts), model=self.model_identity,
-                           usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion),
-                           request_hash=key)
-
-    async def generate_structured(
-        self,
-        request: LLMRequest,
-        schema: type[BaseModel],
-        *,
-        record_id: str | None = None,
-        max_attempts: int = 3,
-    ) -> tuple[BaseModel, LLMResponse]:
-        req = request.model_copy(update={"output_schema": schema.model_json_schema()})
-        last = ""
-        error = ""
-        for _ in range(max_attempts):
-            resp = await self.generate(req, record_id=record_id)
-            last = resp.text
-            try:
-                return schema.model_validate_json(last), resp
-            except ValidationError as exc:
-                error = str(exc).splitlines()[0]
-        raise LLMResponseError(f"no valid {schema.__name__} after {max_attempts} attempts: {error}", raw=last)
-
-    def usage_by_step(self) -> dict[str, dict[str, Any]]:
-        return {k: dict(v) for k, v in self._root._usage.items()}
-
-    def usage_report(self) -> dict[str, Any]:
-        total: dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "cached_calls": 0,
-                                 "cost_usd": 0.0}
-        for u in self._root._usage.values():
-            for k, v in u.items():
-                total[k] += v
-        return total
-
-    def close(self) -> None:
-        pass
+    @property
+    def requests(self) -> list[LLMRequest]:
+        """Every request the backend was sent, in order."""
+        assert isinstance(self.backend, ScriptedBackend)
+        return self.backend.requests
 
 
-__all__ = ["Responder", "ScriptedLLM", "fenced", "llm_request", "request_text", "schema_name", "scripted_server",
+__all__ = ["Responder", "ScriptedBackend", "ScriptedLLM", "fenced", "llm_request", "request_text", "schema_name", "scripted_server",
            "sentences", "served", "word_support"]
