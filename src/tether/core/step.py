@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tether.errors import ConfigError, StepError, TetherError
 from tether.records import ID, LINEAGE, Record, canonical_json, digest
@@ -90,7 +90,8 @@ class Outcome:
 class Step(BaseModel):
     """Base of every step. Subclasses set ``type``, ``kind`` and ``description``."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True,
+                              populate_by_name=True)
 
     type: ClassVar[str] = ""
     kind: ClassVar[str] = ""
@@ -106,6 +107,16 @@ class Step(BaseModel):
     """The step instance's name (unique in a pipeline); defaults to its type."""
     on_error: OnError = "raise"
     """What to do with a record the step fails on: stop the run, reject it, or quarantine it."""
+    inputs: list[str] | None = Field(None, alias="from")
+    """The steps whose records this one reads, by name (``from: [answers_a, answers_b]``: their
+    outputs in that order, one after the other); default: the step before it. Naming inputs
+    makes the pipeline a graph: fan one set of prompts out to several models, then join."""
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_input(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
     min_keep: float | None = Field(None, ge=0, le=1)
     """Stop the run (exit 5) when the step keeps less than this share of its input records,
     naming its top rejection reasons; its output stays, and a rerun stops again until the
@@ -162,7 +173,7 @@ class Step(BaseModel):
 
     def config_dict(self) -> dict[str, Any]:
         """The step as it appears in a pipeline config: ``{type: {field: value}}``."""
-        return {self.type: self.model_dump(mode="json", exclude_defaults=True)}
+        return {self.type: self.model_dump(mode="json", exclude_defaults=True, by_alias=True)}
 
     def config_hash(self) -> str:
         return digest(canonical_json(self.model_dump(mode="json")))

@@ -1,7 +1,8 @@
-"""Small built-in steps for shaping records: ``select`` and ``limit``."""
+"""Small built-in steps for shaping records: ``select``, ``limit`` and ``join``."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
@@ -72,4 +73,57 @@ class Limit(GlobalStep):
                 out.kept.append(rec)
             else:
                 out.rejected.append((rec, Verdict(False, "over_limit")))
+        return out
+
+
+@register
+class Join(GlobalStep):
+    """Gather the records that share a key (the answers of several models to one prompt, read
+    with ``from: [answers_a, answers_b]``) into one record per key: the key columns, and a
+    list of each member's ``collect`` columns with its model and id. Every member is a parent
+    of the joined record (its lineage); a record without the key, or a group smaller than
+    ``min_members``, is rejected with its reason."""
+
+    type: ClassVar[str] = "join"
+    description: ClassVar[str] = "One record per key: each member's columns (and model) gathered into a list."
+
+    on: list[str] = Field(min_length=1)
+    """The key columns (``on: [instruction]``)."""
+    collect: list[str] = Field(min_length=1)
+    """The columns each member contributes (``collect: [response]``)."""
+    into: str = "candidates"
+    """The column that holds the list: ``[{response: ..., model: ..., id: ...}, ...]``, in input order."""
+    min_members: int = Field(1, ge=1)
+    """Groups with fewer members are rejected (``too_few_members``), e.g. 2 for preference pairs."""
+
+    def input_columns(self) -> set[str]:
+        return set(self.on) | set(self.collect)
+
+    def output_columns(self) -> set[str]:
+        return set(self.on) | {self.into}
+
+    def removed_columns(self) -> set[str]:
+        return {"*"}
+
+    def process(self, records: list[Record], ctx: StepContext) -> Outcome:
+        from tether.records import child
+
+        out = Outcome()
+        groups: dict[str, list[Record]] = {}
+        for rec in records:
+            key = [rec.get(k) for k in self.on]
+            if any(v is None for v in key):
+                out.rejected.append((rec, Verdict(False, "missing_join_key", None)))
+                continue
+            groups.setdefault(json.dumps(key, sort_keys=True, default=str), []).append(rec)
+        for members in groups.values():
+            if len(members) < self.min_members:
+                out.rejected.extend((m, Verdict(False, "too_few_members", float(len(members)))) for m in members)
+                continue
+            first = members[0]
+            gathered = [{**{c: m.get(c) for c in self.collect}, "model": (m.get(LINEAGE) or {}).get("model"),
+                         "id": m[ID]} for m in members]
+            data = {**{k: first.get(k) for k in self.on}, self.into: gathered}
+            out.kept.append(child(members, data, step=self.instance_name, recipe="join"))
+        ctx.stats["groups"] = len(out.kept)
         return out

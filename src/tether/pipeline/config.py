@@ -105,7 +105,35 @@ def build_steps(config: PipelineConfig) -> list[Step]:
         else:
             seen[name] = 1
         steps.append(step)
+    step_inputs(steps)  # every input named is an earlier step
     return steps
+
+
+def step_inputs(steps: list[Step]) -> list[list[str]]:
+    """The names of the steps each step reads: its ``from:``, or the step before it (none for
+    the first). Only earlier steps can be named, so the pipeline is a graph without cycles."""
+    out: list[list[str]] = []
+    names = [s.instance_name for s in steps]
+    for i, step in enumerate(steps):
+        if step.inputs is None:
+            out.append([names[i - 1]] if i > 0 else [])
+            continue
+        if step.kind == "source":
+            raise ConfigError(f"steps[{i}].{step.type}.from: a source step reads no other step",
+                              hint="drop from: on the source step")
+        if not step.inputs:
+            raise ConfigError(f"steps[{i}].{step.type}.from: names no step", hint="name one or more earlier steps")
+        for name in step.inputs:
+            if name not in names[:i]:
+                later = name in names
+                raise ConfigError(
+                    f"steps[{i}].{step.type}.from: '{name}' is "
+                    + ("a later step: a step reads only steps before it" if later else "not a step of this pipeline")
+                    + f" (earlier steps: {', '.join(names[:i]) or 'none'})",
+                    hint="name an earlier step by its name (name: or its type)",
+                )
+        out.append(list(step.inputs))
+    return out
 
 
 def _tidy_name(name: str, fallback: str) -> str:

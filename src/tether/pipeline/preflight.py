@@ -103,10 +103,17 @@ def _columns(steps: Sequence[Step], config: PipelineConfig, base_dir: Path,
              paths_ok: bool) -> tuple[list[Problem], set[str] | None, list[str]]:
     """Problems of the columns each step reads, the final records' columns (None: unknown),
     and notes on what could not be checked."""
+    from tether.pipeline.config import step_inputs
+
     problems: list[Problem] = []
     notes: list[str] = []
     available: set[str] | None = None
+    cols_of: dict[str, set[str] | None] = {}  # step name -> its records' columns (None: unknown)
+    inputs = step_inputs(list(steps))
     for i, step in enumerate(steps):
+        if i and inputs[i]:  # a step reading several steps has the columns they all have
+            ins = [cols_of.get(n) for n in inputs[i]]
+            available = None if any(c is None for c in ins) else set.intersection(*[c for c in ins if c is not None])
         ctx = _ctx(step, config, base_dir)
         if isinstance(step, SourceStep):
             if i != 0:
@@ -124,6 +131,7 @@ def _columns(steps: Sequence[Step], config: PipelineConfig, base_dir: Path,
                 notes.append(f"{_where(i, step)}: step {step.instance_name} cannot say its columns before it runs; "
                              "the columns later steps read are checked when they run")
             available = None if cols is None else (cols | step.output_columns())
+            cols_of[step.instance_name] = available
             continue
         if i == 0:
             problems.append(Problem(_where(i, step), f"the first step ({step.instance_name}) is a {step.kind} step; "
@@ -140,6 +148,9 @@ def _columns(steps: Sequence[Step], config: PipelineConfig, base_dir: Path,
         removed = step.removed_columns()
         if available is not None:
             available = (set() if "*" in removed else available - removed) | resolved.output_columns()
+        cols_of[step.instance_name] = available
+    if steps:  # the final records are the last step's
+        available = cols_of.get(steps[-1].instance_name)
     return problems, available, notes
 
 

@@ -26,7 +26,7 @@ from tether.core.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep,
 from tether.errors import ConfigError, InputError, TetherError
 from tether.io._private import atomic_write_text
 from tether.io.writers import write_jsonl, write_parquet
-from tether.pipeline.config import PipelineConfig, build_steps
+from tether.pipeline.config import PipelineConfig, build_steps, step_inputs
 from tether.pipeline.manifest import Manifest
 from tether.pipeline.progress import Progress
 from tether.pipeline.usage import (
@@ -63,9 +63,10 @@ class RunResult:
 
 
 def check_columns(steps: list[Step], ctx_for: Any) -> None:
-    """Check, before anything runs, that each step's input columns exist at that point."""
-    available: set[str] | None = None
-    for i, step in enumerate(steps):
+    """Check, before anything runs, that each step's input columns exist at that point (over
+    the graph: a step reading several steps has the columns they all have)."""
+    cols: dict[str, set[str] | None] = {}  # step name -> its records' columns (None: unknown)
+    for i, (step, names) in enumerate(zip(steps, step_inputs(steps), strict=True)):
         if isinstance(step, SourceStep):
             if i != 0:
                 raise ConfigError(
@@ -73,15 +74,17 @@ def check_columns(steps: list[Step], ctx_for: Any) -> None:
                     hint="a pipeline starts with one read step",
                 )
             peek = getattr(step, "peek_columns", None)
-            cols = peek(ctx_for(step)) if peek is not None else None
-            available = None if cols is None else (cols | step.output_columns())
+            got = peek(ctx_for(step)) if peek is not None else None
+            cols[step.instance_name] = None if got is None else (got | step.output_columns())
             continue
         if i == 0:
             raise ConfigError(
                 f"the first step ({step.instance_name}) is a {step.kind} step; a pipeline starts with a source",
                 hint="add `- read: {path: ...}` first",
             )
-        # files named relative to the pipeline (a template_file, a rubric) are parsed from there
+        ins = [cols[n] for n in names]
+        available = None if any(c is None for c in ins) else set.intersection(*[c for c in ins if c is not None])
+        # files named relative to the pipeline (a template_file) are parsed from there
         resolved = step.with_resolved_files(ctx_for(step).base_dir)
         need = resolved.input_columns()
         if available is not None and not need <= available:
@@ -92,8 +95,8 @@ def check_columns(steps: list[Step], ctx_for: Any) -> None:
                 hint="map a column on the read step (text_field: or rename:), or fix the step's field names",
             )
         removed = step.removed_columns()
-        if available is not None:
-            available = (set() if "*" in removed else available - removed) | resolved.output_columns()
+        cols[step.instance_name] = (None if available is None else
+                                    (set() if "*" in removed else available - removed) | resolved.output_columns())
 
 
 class Runner:
@@ -245,6 +248,8 @@ class Runner:
         failure: BaseException | None = None
         prev_fp = digest({"tether": __version__})
         prev_store: StepStore | None = None
+        inputs = step_inputs(self.steps)
+        done: dict[str, tuple[str, StepStore]] = {}  # step name -> (fingerprint, store)
         try:
             for i, step in enumerate(self.steps):
                 store = run.store(i, step.instance_name)
@@ -254,13 +259,18 @@ class Runner:
                     manifest.data["inputs"].extend(
                         {"step": step.instance_name, "path": k, "sha256": v} for k, v in extra.items()
                     )
+                source: StepStore | _Inputs | None = prev_store
+                if step.inputs is not None:  # named inputs: their outputs, in that order
+                    prev_fp = digest({"inputs": [done[n][0] for n in inputs[i]]})
+                    source = _Inputs([done[n][1] for n in inputs[i]])
                 fp = digest({"prev": prev_fp, "step": step.type, "config": step.model_dump(mode="json"), "extra": extra,
                              "version": __version__})
-                info = await self._run_step(i, step, store, prev_store, fp, ctx)
+                info = await self._run_step(i, step, store, source, fp, ctx)
                 manifest.add_step(info)
                 result.steps.append(info)
                 _check_min_keep(step, store, info["counts"])
                 prev_fp, prev_store = fp, store
+                done[step.instance_name] = (fp, store)
             assert prev_store is not None
             result.dataset_rows, result.dataset_digest = self._export(prev_store, prev_fp)
             manifest.data["dataset"] = {
@@ -318,7 +328,7 @@ class Runner:
                 shutil.rmtree(store.path)
 
     async def _run_step(
-        self, i: int, step: Step, store: StepStore, prev: StepStore | None, fp: str, ctx: StepContext
+        self, i: int, step: Step, store: StepStore, prev: StepStore | _Inputs | None, fp: str, ctx: StepContext
     ) -> dict[str, Any]:
         base = {"index": i, "name": step.instance_name, "type": step.type, "kind": step.kind, "fingerprint": fp}
         if store.is_done(fp):
@@ -380,7 +390,7 @@ class Runner:
         return info
 
     async def _record_batches(
-        self, step: _RecordStep, prev: StepStore, store: StepStore, ctx: StepContext, attempt: AttemptUsage
+        self, step: _RecordStep, prev: StepStore | _Inputs, store: StepStore, ctx: StepContext, attempt: AttemptUsage
     ) -> None:
         """A map or filter step over the previous step's records, batch by batch, each batch
         committed as it completes (in any order: a batch's index is its place in the output).
@@ -482,6 +492,24 @@ class Runner:
         from tether.pipeline.hooks import after_run
 
         after_run(self.config, self.run, manifest, self.base_dir)
+
+
+class _Inputs:
+    """The outputs of the steps a step names in ``from:``, read one after the other."""
+
+    def __init__(self, stores: list[StepStore]) -> None:
+        self.stores = stores
+
+    def counts(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for store in self.stores:
+            for k, v in store.counts().items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def iter_records(self) -> Iterator[Record]:
+        for store in self.stores:
+            yield from store.iter_records()
 
 
 def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
