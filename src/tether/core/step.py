@@ -182,6 +182,18 @@ class Step(BaseModel):
         """The name of a score/verdict column this step writes: ``STEP__KEY``."""
         return f"{self.instance_name}__{key}"
 
+    def error_outcome(self, exc: BaseException, record: Record, *, reason: str = "error",
+                      raw: str | None = None) -> Outcome:
+        """The ``on_error`` policy for a record the step failed on, in the one place it is
+        written (record steps, global steps' own loops and sources use it): raises when the
+        policy (or the error) says the run stops; otherwise the record rejected with ``reason``
+        and the error text (``skip``), or quarantined with the error and ``raw`` (the text
+        the error carries, by default)."""
+        self._error_policy(exc, record)
+        if self.on_error == "skip":
+            return Outcome(rejected=[(record, Verdict(False, reason, None, {"error": _error_text(exc)}))])
+        return Outcome(quarantined=[(record, exc, raw if raw is not None else getattr(exc, "raw", None))])
+
     def _error_policy(self, exc: BaseException, record: Record) -> None:
         """Raise if the policy (or the error) says the run must stop."""
         if isinstance(exc, TetherError) and exc.aborts_run:
@@ -281,14 +293,7 @@ class _RecordStep(Step):
         raise NotImplementedError
 
     def _failed(self, exc: Exception, rec: Record) -> Outcome:
-        """The ``on_error`` policy for one record, in the one place it is written: raise (the
-        run stops), reject with reason ``error``, or quarantine with the error."""
-        self._error_policy(exc, rec)
-        if self.on_error == "skip":
-            v = Verdict(False, "error", None, {"error": _error_text(exc)})
-            return Outcome(rejected=[(rec, v)])
-        raw = getattr(exc, "raw", None)
-        return Outcome(quarantined=[(rec, exc, raw)])
+        return self.error_outcome(exc, rec)
 
     async def _whole_batch(self, batch: Sequence[Record], ctx: StepContext) -> list[Outcome] | None:
         """One outcome per record when the step decides a batch at once (``keep_batch``);

@@ -14,7 +14,7 @@ import jinja2
 import jinja2.meta
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from tether.core.step import Outcome, Step, Verdict, _error_text
+from tether.core.step import Outcome, Step
 from tether.errors import ConfigError, InputError, LLMResponseError
 from tether.llm.types import LLMRequest
 from tether.records import ID, Record, child, digest
@@ -213,12 +213,9 @@ def read_seed_rows(path: Path, what: str) -> list[dict[str, Any]]:
 
 
 def apply_policy(step: Step, exc: BaseException, record: Record, out: Outcome) -> None:
-    """The ``on_error`` policy for steps that run their own loop (global steps)."""
-    step._error_policy(exc, record)
-    if step.on_error == "skip":
-        out.rejected.append((record, Verdict(False, "error", None, {"error": _error_text(exc)})))
-    else:
-        out.quarantined.append((record, exc, getattr(exc, "raw", None)))
+    """The ``on_error`` policy for steps that run their own loop (global steps): the step's
+    :meth:`~tether.core.step.Step.error_outcome`, added to ``out``."""
+    out.extend(step.error_outcome(exc, record))
 
 
 def is_unparseable(exc: BaseException) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field, PrivateAttr, field_validator
 
 from tether.core.registry import register
-from tether.core.step import Outcome, SourceStep, Verdict
+from tether.core.step import Outcome, SourceStep
 from tether.errors import InputError, RecordError
 from tether.io._private import file_sha256, text_head
 from tether.io.readers import DOC_SUFFIXES, Format, Row, detect_format, read_rows
@@ -302,10 +302,7 @@ class Read(SourceStep):
                         {"raw": raw}, origin=ORIGIN_REAL, step=self.instance_name, source=row.where,
                         run_id=ctx.run_id,
                     )
-                    if self.on_error == "skip":
-                        batch.rejected.append((bad, Verdict(False, "bad_input", None, {"error": exc.message})))
-                    else:
-                        batch.quarantined.append((bad, exc, raw))
+                    batch.extend(self.error_outcome(exc, bad, reason="bad_input", raw=raw))
                 if len(batch.kept) + len(batch.rejected) + len(batch.quarantined) >= size:
                     yield batch
                     batch = Outcome()
