@@ -16,6 +16,7 @@ Example (YAML)::
 
     - dedup: {method: minhash, fields: [instruction, response], threshold: 0.8, ngram: 5}
     - dedup: {method: semantic, threshold: 0.92, against: [../runs/previous]}
+    - dedup: {method: semantic, search: ann, k: 32}   # force the faiss index (auto: above 20,000)
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ class Dedup(GlobalStep):
     """External sets to dedup against: files (JSONL, Parquet, CSV, ...) or earlier run folders."""
     against_fields: list[str] | None = None
     """Columns of the external set to compare (default: fields)."""
+    search: Literal["exact", "ann", "auto"] = "auto"
+    """semantic: exact (every pair, O(n^2)), ann (faiss HNSW, k nearest each, verified by exact cosine: may
+    miss a pair, never adds one) or auto (ann above 20,000 vectors searched, else exact)."""
+    k: int = Field(32, ge=1, le=2048)
+    """semantic, search ann: neighbours fetched per record (a record with more duplicates than k - 1 may keep some)."""
     list_clusters: int = Field(1000, ge=0)
     """Duplicate clusters listed in the step's stats (``cluster_list``), largest first; 0 lists none."""
     list_members: int = Field(100, ge=1)
@@ -160,7 +166,7 @@ class Dedup(GlobalStep):
                 vecs_ext, vecs_in = vecs[: len(ext)], vecs[len(ext) :]
                 from tether.curate.semantic import similar_pairs
 
-                i, j, s = similar_pairs(vecs_ext, self.effective_threshold, queries=vecs_in)
+                i, j, s = similar_pairs(vecs_ext, self.effective_threshold, queries=vecs_in, search=self.search, k=self.k)
                 nearest: dict[int, tuple[int, float]] = {}
                 for a, b, c in zip(i.tolist(), j.tolist(), s.tolist(), strict=True):
                     if a not in nearest or c > nearest[a][1]:
@@ -168,13 +174,14 @@ class Dedup(GlobalStep):
                 internal = np.array([k for k in range(len(texts)) if k not in nearest], dtype=np.int64)
                 for a, (b, c) in nearest.items():
                     dup_of[len(ext) + a], score[len(ext) + a] = b, c
-                sub_dup, sub_score = semantic_duplicates(vecs_in[internal], self.effective_threshold)
+                sub_dup, sub_score = semantic_duplicates(vecs_in[internal], self.effective_threshold,
+                                                         search=self.search, k=self.k)
                 for pos, k in enumerate(internal):
                     if sub_dup[pos] >= 0:
                         dup_of[len(ext) + k] = len(ext) + internal[sub_dup[pos]]
                     score[len(ext) + k] = sub_score[pos]
                 return dup_of, score
-            return semantic_duplicates(vecs, self.effective_threshold)
+            return semantic_duplicates(vecs, self.effective_threshold, search=self.search, k=self.k)
         if self.method == "exact":
             labels = np.array(exact_clusters(allt), dtype=np.int64)
             pair_score: dict[tuple[int, int], float] = {}
