@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import accumulate
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, model_validator
@@ -54,7 +55,8 @@ def _dups(items: list[str]) -> tuple[int, int]:
     return n, chars
 
 
-def top_ngram_char_frac(words: list[str], n: int, text_len: int, min_count: int = 2) -> float:
+def top_ngram_char_frac(words: list[str], n: int, text_len: int, min_count: int = 2,
+                        ids: list[int] | None = None, ends: list[int] | None = None) -> float:
     """Characters covered by the most frequent word n-gram (joined by spaces, times its count)
     over the text length, counted only when that n-gram occurs at least ``min_count`` times.
 
@@ -63,36 +65,64 @@ def top_ngram_char_frac(words: list[str], n: int, text_len: int, min_count: int 
     ``find_top_duplicate`` counts it anyway, which rejects most texts under ~20 words).
     Overlapping occurrences ("the the the") are counted once, so the fraction is at most 1.
     """
-    grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
-    if not grams or text_len == 0:
+    if ids is None or ends is None:
+        ids, ends = _word_ids(words)
+    keys = list(zip(*(ids[i:] for i in range(n)), strict=False)) if len(ids) >= n else []  # n-gram i: ids[i:i+n]
+    if not keys or text_len == 0:
         return 0.0
-    gram, count = Counter(grams).most_common(1)[0]
+    top, count = Counter(keys).most_common(1)[0]
     if count < max(2, min_count):
         return 0.0
     # occurrences counted without overlap ("0, 0, 0, ..." would otherwise cover over 100%)
-    occurrences, next_free = 0, 0
-    for i, g in enumerate(grams):
-        if i >= next_free and g == gram:
+    occurrences, next_free, first = 0, 0, -1
+    for i in (i for i, k in enumerate(keys) if k == top):
+        if i >= next_free:
             occurrences += 1
             next_free = i + n
-    return len(gram) * occurrences / text_len
+            first = i if first < 0 else first
+    gram_len = ends[first + n] - ends[first] + (n - 1)  # its words and the spaces between them
+    return gram_len * occurrences / text_len
+
+
+def _dup_ngrams(words: list[str], n: int, ids: list[int] | None = None,
+                ends: list[int] | None = None) -> tuple[int, int]:
+    """Characters in word n-grams that repeat an earlier one, and how many repeat.
+
+    An n-gram is its words (as word ids), not their concatenation, so "ab c" and "a bc" are
+    two n-grams; its characters are its words' (``ends``: cumulative word lengths). The
+    keys are built in C (``zip``), and a text whose n-grams are all distinct skips the scan.
+    """
+    if ids is None or ends is None:
+        ids, ends = _word_ids(words)
+    keys = list(zip(*(ids[i:] for i in range(n)), strict=False)) if len(ids) >= n else []  # n-gram i: ids[i:i+n]
+    if len(set(keys)) == len(keys):
+        return 0, 0
+    seen: set[tuple[int, ...]] = set()
+    repeated = hits = idx = 0
+    m = len(keys)
+    while idx < m:
+        key = keys[idx]
+        if key in seen:
+            repeated += ends[idx + n] - ends[idx]
+            hits += 1
+            idx += n
+        else:
+            seen.add(key)
+            idx += 1
+    return repeated, hits
+
+
+def _word_ids(words: list[str]) -> tuple[list[int], list[int]]:
+    """Each word's id (its hash: equal words, equal ids) and the words' cumulative lengths,
+    both computed in C."""
+    return list(map(hash, words)), [0, *accumulate(map(len, words))]
 
 
 def dup_ngram_char_frac(words: list[str], n: int, text_len: int, min_hits: int = 1) -> float:
     """Characters in word n-grams that repeat an earlier n-gram (non-overlapping after a hit,
     as datatrove's ``find_all_duplicate``) over the text length; 0 when fewer than
     ``min_hits`` n-grams repeat."""
-    seen: set[str] = set()
-    repeated = hits = idx = 0
-    while idx < len(words) - n + 1:
-        gram = "".join(words[idx : idx + n])
-        if gram in seen:
-            repeated += len(gram)
-            hits += 1
-            idx += n
-        else:
-            seen.add(gram)
-            idx += 1
+    repeated, hits = _dup_ngrams(words, n)
     return repeated / text_len if text_len and hits >= min_hits else 0.0
 
 
@@ -113,10 +143,22 @@ def repetition_stats(text: str, min_count: int = 2, min_hits: int = 1) -> dict[s
     out["dup_line_frac"] = dl / len(lines) if lines else 0.0
     out["dup_line_char_frac"] = dlc / n if n else 0.0
     words = text.split()
-    for k in GOPHER_TOP_NGRAM:
-        out[f"top_{k}"] = top_ngram_char_frac(words, k, n, min_count)
-    for k in GOPHER_DUP_NGRAM:
-        out[f"dup_{k}"] = dup_ngram_char_frac(words, k, n, min_hits)
+    # Shortcuts that change no value: when no k-gram occurs min_count times, no longer one
+    # does (each occurrence holds its k-gram prefix); when the scan finds no repeated k-gram
+    # at all, every k-gram is distinct, and so is every longer one. Most texts stop early.
+    ids, ends = _word_ids(words)
+    zero = False
+    for k in sorted(GOPHER_TOP_NGRAM):
+        out[f"top_{k}"] = 0.0 if zero else top_ngram_char_frac(words, k, n, min_count, ids, ends)
+        zero = zero or out[f"top_{k}"] == 0.0
+    zero = False
+    for k in sorted(GOPHER_DUP_NGRAM):
+        if zero:
+            out[f"dup_{k}"] = 0.0
+            continue
+        repeated, hits = _dup_ngrams(words, k, ids, ends)
+        out[f"dup_{k}"] = repeated / n if n and hits >= min_hits else 0.0
+        zero = hits == 0
     return out
 
 
