@@ -26,7 +26,7 @@ STEPS = sorted(t for t, cls in _REGISTRY.items() if cls.__module__.startswith("t
 MINIMAL: dict[str, dict[str, Any]] = {
     "decontaminate": {"benchmarks": [{"name": "geo", "path": "bench.jsonl", "fields": ["question"]}]},
     "ifd": {"model": "models/gpt2"},
-    "join": {"on": ["instruction"], "collect": ["response"]},
+    "join": {"key": ["instruction"], "collect": ["response"]},
     "limit": {"n": 2},
     "mix": {"path": "real.jsonl", "ratio": 0.5},
     "preference_pairs": {"score_column": "reward_model__score"},

@@ -25,7 +25,7 @@ def _config(tmp_path: Path, srv: FakeOpenAIServer, template_b: str = "{{ instruc
             {"prompt": {"name": "answers_a", "llm": "a", "template": "{{ instruction }}", "temperature": 0}},
             {"prompt": {"name": "answers_b", "llm": "b", "template": template_b, "temperature": 0,
                         "from": "read"}},
-            {"join": {"from": ["answers_a", "answers_b"], "on": ["instruction"], "collect": ["response"],
+            {"join": {"from": ["answers_a", "answers_b"], "key": ["instruction"], "collect": ["response"],
                       "min_members": 2}},
         ],
     }
@@ -74,10 +74,24 @@ def test_a_join_key_missing_or_a_short_group_is_rejected_with_its_reason(tmp_pat
             {"instruction": "q2", "response": "c"}, {"response": "no key"}]
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     cfg = {"steps": [{"read": {"path": str(tmp_path / "r.jsonl")}},
-                     {"join": {"on": ["instruction"], "collect": ["response"], "min_members": 2}}]}
+                     {"join": {"key": ["instruction"], "collect": ["response"], "min_members": 2}}]}
     res = Pipeline.from_dict(cfg).run(tmp_path / "run")
     assert res.dataset_rows == 1
     store = dict(RunDir(tmp_path / "run").step_stores())["join"]
     reasons = sorted(r["reject_reason"] for r in store.iter_records("rejected"))
     assert reasons == ["missing_join_key", "too_few_members"]
     assert store.counts() == {"in": 4, "out": 1, "rejected": 2, "quarantined": 0}
+
+
+def test_the_graph_reads_from_yaml_as_the_docs_write_it(tmp_path: Path) -> None:
+    (tmp_path / "r.jsonl").write_text('{"instruction": "q1", "response": "a"}\n{"instruction": "q1", "response": "b"}\n')
+    (tmp_path / "p.yaml").write_text(
+        "steps:\n"
+        "  - read: {path: r.jsonl}\n"
+        "  - limit: {name: first, n: 1}\n"
+        "  - limit: {name: second, n: 1, random: true, from: read}\n"
+        "  - join: {from: [first, second], key: [instruction], collect: [response]}\n", encoding="utf-8")
+    pipe = Pipeline.from_yaml(tmp_path / "p.yaml")
+    assert pipe.steps[2].inputs == ["read"] and pipe.steps[3].inputs == ["first", "second"]
+    res = pipe.run(tmp_path / "run")
+    assert res.dataset_rows == 1

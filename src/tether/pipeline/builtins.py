@@ -87,8 +87,8 @@ class Join(GlobalStep):
     type: ClassVar[str] = "join"
     description: ClassVar[str] = "One record per key: each member's columns (and model) gathered into a list."
 
-    on: list[str] = Field(min_length=1)
-    """The key columns (``on: [instruction]``)."""
+    key: list[str] = Field(min_length=1)
+    """The key columns (``key: [instruction]``). Not named ``on``: YAML reads a bare ``on`` as true."""
     collect: list[str] = Field(min_length=1)
     """The columns each member contributes (``collect: [response]``)."""
     into: str = "candidates"
@@ -97,10 +97,10 @@ class Join(GlobalStep):
     """Groups with fewer members are rejected (``too_few_members``), e.g. 2 for preference pairs."""
 
     def input_columns(self) -> set[str]:
-        return set(self.on) | set(self.collect)
+        return set(self.key) | set(self.collect)
 
     def output_columns(self) -> set[str]:
-        return set(self.on) | {self.into}
+        return set(self.key) | {self.into}
 
     def removed_columns(self) -> set[str]:
         return {"*"}
@@ -111,7 +111,7 @@ class Join(GlobalStep):
         out = Outcome()
         groups: dict[str, list[Record]] = {}
         for rec in records:
-            key = [rec.get(k) for k in self.on]
+            key = [rec.get(k) for k in self.key]
             if any(v is None for v in key):
                 out.rejected.append((rec, Verdict(False, "missing_join_key", None)))
                 continue
@@ -123,7 +123,7 @@ class Join(GlobalStep):
             first = members[0]
             gathered = [{**{c: m.get(c) for c in self.collect}, "model": (m.get(LINEAGE) or {}).get("model"),
                          "id": m[ID]} for m in members]
-            data = {**{k: first.get(k) for k in self.on}, self.into: gathered}
+            data = {**{k: first.get(k) for k in self.key}, self.into: gathered}
             out.kept.append(child(members, data, step=self.instance_name, recipe="join"))
         ctx.stats["groups"] = len(out.kept)
         return out
