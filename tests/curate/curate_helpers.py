@@ -12,7 +12,7 @@ from tether.generate.testing import ScriptedLLM
 from tether.llm.types import LLMRequest
 from tether.pipeline.context import StepContext
 from tether.pipeline.resources import RunResources
-from tether.pipeline.step import GlobalStep, Outcome, Step
+from tether.pipeline.step import Outcome, Step
 
 
 class FakeLLM(ScriptedLLM):
@@ -53,9 +53,7 @@ def run_step(step: Step, records: list[dict], ctx: StepContext | None = None) ->
     ctx = ctx or make_ctx(step.instance_name)
     step.setup(ctx)
     try:
-        if isinstance(step, GlobalStep):
-            return asyncio.run(step.aprocess(list(records), ctx))
-        return asyncio.run(step.run_batch(list(records), ctx))
+        return asyncio.run(step.run_all(list(records), ctx))
     finally:
         step.teardown()
 

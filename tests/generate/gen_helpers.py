@@ -12,7 +12,7 @@ from tether.pipeline import Pipeline, RunResult
 from tether.pipeline.context import StepContext
 from tether.pipeline.resources import RunResources
 from tether.pipeline.rundir import KEPT, RunDir
-from tether.pipeline.step import GlobalStep, Outcome, SourceStep, Step, _RecordStep
+from tether.pipeline.step import Outcome, Step
 from tether.records import Record
 
 
@@ -41,15 +41,7 @@ def run_steps(
             ctx = StepContext(step_name=step.instance_name, seed=seed, resources=res,
                               base_dir=base_dir or Path.cwd(), run_id="test")
             step.setup(ctx)
-            if isinstance(step, SourceStep):
-                out = Outcome()
-                for o in step.read(ctx):
-                    out.extend(o)
-            elif isinstance(step, _RecordStep):
-                out = await step.run_batch(current, ctx)
-            else:
-                assert isinstance(step, GlobalStep)
-                out = await step.aprocess(current, ctx)
+            out = await step.run_all(current, ctx)
             step.teardown()
             stats[step.instance_name] = ctx.stats
             total.rejected.extend(out.rejected)

@@ -182,6 +182,11 @@ class Step(BaseModel):
         """The name of a score/verdict column this step writes: ``STEP__KEY``."""
         return f"{self.instance_name}__{key}"
 
+    async def run_all(self, records: Sequence[Record], ctx: StepContext) -> Outcome:
+        """The step over a whole input at once (no run directory, no batches): what an
+        executor that does not batch calls, whatever the step's kind."""
+        raise NotImplementedError(f"step {self.type} has no kind an executor knows ({self.kind!r})")
+
     def error_outcome(self, exc: BaseException, record: Record, *, reason: str = "error",
                       raw: str | None = None) -> Outcome:
         """The ``on_error`` policy for a record the step failed on, in the one place it is
@@ -268,6 +273,12 @@ class SourceStep(Step):
         """Yield batches: kept records, and bad rows as quarantined (with ``on_error``)."""
         raise NotImplementedError
 
+    async def run_all(self, records: Sequence[Record], ctx: StepContext) -> Outcome:
+        out = Outcome()
+        for batch in self.read(ctx):
+            out.extend(batch)
+        return out
+
 
 class _RecordStep(Step):
     """Shared loop of map and filter steps: each record on its own, concurrently in a batch."""
@@ -291,6 +302,9 @@ class _RecordStep(Step):
 
     async def _one(self, record: Record, ctx: StepContext) -> Outcome:
         raise NotImplementedError
+
+    async def run_all(self, records: Sequence[Record], ctx: StepContext) -> Outcome:
+        return await self.run_batch(records, ctx)
 
     def _failed(self, exc: Exception, rec: Record) -> Outcome:
         return self.error_outcome(exc, rec)
@@ -437,6 +451,9 @@ class GlobalStep(Step):
     @_checks_columns
     async def aprocess(self, records: list[Record], ctx: StepContext) -> Outcome:
         return self.process(records, ctx)
+
+    async def run_all(self, records: Sequence[Record], ctx: StepContext) -> Outcome:
+        return await self.aprocess(list(records), ctx)
 
 
 __all__ = [

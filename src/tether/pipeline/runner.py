@@ -536,16 +536,7 @@ def run_in_memory(steps: list[Step], records: list[Record] | None = None, *, see
             ctx = StepContext(step_name=step.instance_name, seed=seed)
             step.setup(ctx)
             try:
-                if isinstance(step, SourceStep):
-                    out = Outcome()
-                    for o in step.read(ctx):
-                        out.extend(o)
-                elif isinstance(step, _RecordStep):
-                    out = await step.run_batch(current, ctx)
-                elif isinstance(step, GlobalStep):
-                    out = await step.aprocess(current, ctx)
-                else:
-                    raise ConfigError(f"unknown step kind {step.kind}")
+                out = await step.run_all(current, ctx)  # each kind says how it runs over a whole input
             finally:
                 step.teardown()
             total.rejected.extend(out.rejected)
