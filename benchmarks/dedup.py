@@ -30,6 +30,14 @@ processes, ``--repeats`` times each; the best time and the peak memory of each, 
     python benchmarks/dedup.py                      # 100k documents (~150 words) + 1M short (~15 words)
     python benchmarks/dedup.py --docs 20000 --short 100000   # a quicker run
     python benchmarks/dedup.py --real --vs-rensa --skip-synthetic   # real text + tether vs rensa only
+    OMP_NUM_THREADS=1 python benchmarks/dedup.py --semantic --skip-synthetic   # semantic: exact vs faiss index
+
+Semantic (``--semantic``): MiniLM vectors of the same real texts plus planted near copies (one
+word changed, the last tenth cut, two words swapped; embedded once and cached in
+/tmp/tether-bench), and beyond their ~15k, synthetic vectors made from real ones with noise
+(plus one in ten near copies). Exact all-pairs search and the step's IVF-Flat index (and HNSW,
+the alternative) side by side in their own processes: recall of the index on the exact
+search's pairs at each threshold, whether the dedup decisions are the same, seconds, peak memory.
 
 datasketch is slow on 1M short texts (minutes); it runs on the first --baseline-limit of the
 short set (default 200k), and tether runs on that same subset too for the side-by-side ratio,
@@ -428,6 +436,168 @@ def real_text_report() -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------- semantic: exact vs ANN
+
+SEM_CACHE = os.environ.get("TETHER_BENCH_CACHE", os.path.join(tempfile.gettempdir(), "tether-bench"))
+
+
+def planted_semantic(seed: int = 0) -> tuple[list[str], list[tuple[int, int]]]:
+    """The real texts plus near copies of every third one of 8+ words: one word changed, the
+    last tenth of the words cut, or two adjacent words swapped (in turn). Returns the texts
+    and the planted (original, copy) pairs."""
+    rng = np.random.default_rng(seed)
+    base, _ = real_texts()
+    texts = list(base)
+    planted = []
+    for k, t in enumerate(base):
+        toks = t.split()
+        if len(toks) < 8 or k % 3:
+            continue
+        new = list(toks)
+        kind = (k // 3) % 3
+        if kind == 0:
+            new[int(rng.integers(len(new)))] = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=6))
+        elif kind == 1:
+            new = new[: max(6, len(new) - max(1, len(new) // 10))]
+        else:
+            p = int(rng.integers(len(new) - 1))
+            new[p], new[p + 1] = new[p + 1], new[p]
+        planted.append((k, len(texts)))
+        texts.append(" ".join(new))
+    return texts, planted
+
+
+def semantic_real_vectors() -> tuple[np.ndarray, list[str], list[tuple[int, int]]]:
+    """MiniLM (all-MiniLM-L6-v2) unit vectors of :func:`planted_semantic`'s texts, cached under
+    ``$TETHER_BENCH_CACHE`` (default /tmp/tether-bench) by a digest of the texts: embedding them
+    on CPU takes minutes."""
+    import hashlib
+
+    texts, planted = planted_semantic()
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    path = os.path.join(SEM_CACHE, f"minilm-{key}.npy")
+    if os.path.exists(path):
+        return np.load(path), texts, planted
+    from tether.embed import Embedder
+
+    t0 = time.perf_counter()
+    vecs = Embedder(cache_path=None).encode(texts)
+    print(f"embedded {len(texts)} texts with MiniLM in {time.perf_counter() - t0:.0f} s -> {path}")
+    os.makedirs(SEM_CACHE, exist_ok=True)
+    np.save(path, vecs)
+    return vecs, texts, planted
+
+
+def sem_vectors(n: int, seed: int = 0) -> tuple[np.ndarray, int]:
+    """``n`` unit vectors: the MiniLM vectors of the real texts (and their planted copies), shuffled,
+    then, beyond them, synthetic vectors built from real ones: a random real vector plus Gaussian
+    noise (cosine ~0.75 with it, ~0.55 between siblings: not duplicates), and for one in ten a
+    near copy of an earlier vector (cosine ~0.97). Returns the vectors and how many are real."""
+    real, _, _ = semantic_real_vectors()
+    rng = np.random.default_rng(seed)
+    real = real[rng.permutation(len(real))]
+    if n <= len(real):
+        return np.ascontiguousarray(real[:n]), n
+    d = real.shape[1]
+    m = n - len(real)
+    out = np.empty((n, d), dtype=np.float32)
+    out[: len(real)] = real
+    base = real[rng.integers(0, len(real), size=m)]
+    noise = rng.standard_normal((m, d), dtype=np.float32) / np.sqrt(d)
+    x = base + 0.9 * noise
+    out[len(real) :] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    copies = np.nonzero(rng.random(m) < 0.1)[0] + len(real)
+    src = (rng.random(len(copies)) * copies).astype(np.int64)  # an earlier vector
+    y = out[src] + 0.25 * rng.standard_normal((len(copies), d), dtype=np.float32) / np.sqrt(d)
+    out[copies] = y / np.linalg.norm(y, axis=1, keepdims=True)
+    return out, len(real)
+
+
+SEM_SAMPLE = 10_000  # exact search above EXACT_FULL_MAX runs for the last SEM_SAMPLE rows only
+EXACT_FULL_MAX = 50_000
+
+
+def sem_worker(method: str, n: int, threshold: float, k: int, out: str) -> None:
+    """One search in its own process: pairs (saved), seconds, peak memory."""
+    import faiss  # noqa: F401  (imports are not timed)
+
+    from tether.curate.semantic import ann_pairs, semantic_duplicates, similar_pairs
+
+    v, _ = sem_vectors(n)
+    t0 = time.perf_counter()
+    info: dict[str, Any] = {}
+    if method == "none":
+        i = j = np.zeros(0, np.int64)
+    elif method == "exact" and n > EXACT_FULL_MAX:  # the last SEM_SAMPLE rows against all earlier ones
+        q0 = n - SEM_SAMPLE
+        i, j, _ = similar_pairs(v, threshold, queries=v[q0:], search="exact")
+        i = i + q0
+        keep = j < i
+        i, j = i[keep], j[keep]
+        info["sampled"] = SEM_SAMPLE
+    elif method == "exact":
+        i, j, _ = similar_pairs(v, threshold, search="exact")
+    elif method in ("ivf", "hnsw"):
+        i, j, _ = ann_pairs(v, threshold, k=k, kind=method)  # type: ignore[arg-type]
+    else:
+        raise SystemExit(f"unknown method {method}")
+    info["seconds"] = time.perf_counter() - t0
+    if method in ("exact", "ivf") and "sampled" not in info:  # the step's whole dedup, greedy pass included
+        t1 = time.perf_counter()
+        dup_of, _ = semantic_duplicates(v, threshold, search="ann" if method == "ivf" else "exact", k=k)
+        info["dedup_seconds"] = time.perf_counter() - t1
+        np.save(out + ".dup.npy", dup_of)
+    np.save(out, np.stack([np.asarray(i, np.int64), np.asarray(j, np.int64)]))
+    info["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(info))
+
+
+def sem_measure(method: str, n: int, threshold: float, k: int) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "pairs.npy")
+        cmd = [sys.executable, __file__, "--sem-worker", method, str(n), str(threshold), str(k), out]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        info = json.loads(res.stdout.strip().splitlines()[-1])
+        ij = np.load(out)
+        info["pairs"] = set(zip(ij[0].tolist(), ij[1].tolist(), strict=True))
+        if os.path.exists(out + ".dup.npy"):
+            info["dup_of"] = np.load(out + ".dup.npy")
+    return info
+
+
+def semantic_report(sizes: list[int], thresholds: list[float], k: int, methods: list[str]) -> None:
+    """Exact search vs the IVF-Flat index (and HNSW) side by side: pair recall against exact,
+    agreement of the dedup decisions, seconds and peak memory (each run in its own process)."""
+    _, texts, planted = semantic_real_vectors()
+    print(f"semantic: MiniLM vectors of {len(texts)} real texts ({len(planted)} planted near copies); "
+          f"k={k}; threads OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(f"{'n':>8} {'real':>6} {'thr':>5} {'method':>6} {'pairs':>8} {'recall':>7} {'same decisions':>14} "
+          f"{'search s':>9} {'dedup s':>8} {'peak MiB':>9} {'vectors MiB':>11}")
+    for n in sizes:
+        base = sem_measure("none", n, 0.9, k)["peak_rss_mib"]
+        n_real = sem_vectors(n)[1] if n > len(texts) else n
+        for t in thresholds:
+            ex = sem_measure("exact", n, t, k)
+            sampled = ex.get("sampled")
+            rows = [("exact", ex)] + [(m, sem_measure(m, n, t, k)) for m in methods]
+            for m, info in rows:
+                pairs = info["pairs"]
+                if sampled:
+                    pairs = {p for p in pairs if p[0] >= n - sampled}
+                found = len(pairs & ex["pairs"]) / max(1, len(ex["pairs"]))
+                same = "-"
+                if "dup_of" in info and "dup_of" in ex:
+                    agree = float((info["dup_of"] == ex["dup_of"]).mean())
+                    same = f"{agree:.5f}"
+                secs = info["seconds"] * (n / sampled if m == "exact" and sampled else 1)
+                note = "*" if m == "exact" and sampled else " "
+                dedup = f"{info['dedup_seconds']:.1f}" if "dedup_seconds" in info else "-"
+                print(f"{n:>8} {n_real:>6} {t:>5} {m:>6} {len(pairs):>8} {found:>7.4f} {same:>14} "
+                      f"{secs:>8.1f}{note} {dedup:>8} {info['peak_rss_mib']:>9.0f} {base:>11.0f}", flush=True)
+    print(f"* exact above {EXACT_FULL_MAX}: the last {SEM_SAMPLE} rows searched against all earlier ones, "
+          f"time scaled by n/{SEM_SAMPLE}; recall there is on those rows' pairs")
+
+
 # --------------------------------------------------------------------------- tether vs plain rensa
 
 
@@ -465,8 +635,21 @@ def main() -> None:
     ap.add_argument("--vs-rensa", action="store_true", help="tether and plain rensa side by side, repeated")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-synthetic", action="store_true", help="skip the datasketch/rensa tables")
+    ap.add_argument("--semantic", action="store_true", help="semantic dedup: exact search vs the faiss index")
+    ap.add_argument("--sem-sizes", default="10000,50000,200000")
+    ap.add_argument("--sem-thresholds", default="0.9,0.95")
+    ap.add_argument("--sem-k", type=int, default=32)
+    ap.add_argument("--sem-methods", default="ivf,hnsw", help="indexes beside exact: ivf (the step's), hnsw")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--sem-worker", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.sem_worker:
+        m, n, t, k, out = a.sem_worker
+        sem_worker(m, int(n), float(t), int(k), out)
+        return
+    if a.semantic:
+        semantic_report([int(x) for x in a.sem_sizes.split(",")], [float(x) for x in a.sem_thresholds.split(",")],
+                        a.sem_k, a.sem_methods.split(","))
     if a.worker:
         m, n, w, s, out = a.worker
         worker(m, int(n), int(w), int(s), out)

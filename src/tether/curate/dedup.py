@@ -16,7 +16,7 @@ Example (YAML)::
 
     - dedup: {method: minhash, fields: [instruction, response], threshold: 0.8, ngram: 5}
     - dedup: {method: semantic, threshold: 0.92, against: [../runs/previous]}
-    - dedup: {method: semantic, search: ann, k: 32}   # force the faiss index (auto: above 20,000)
+    - dedup: {method: semantic, search: ann, k: 32}   # force the faiss index (auto: above 20,000 vectors)
 """
 
 from __future__ import annotations
@@ -89,10 +89,12 @@ class Dedup(GlobalStep):
     against_fields: list[str] | None = None
     """Columns of the external set to compare (default: fields)."""
     search: Literal["exact", "ann", "auto"] = "auto"
-    """semantic: exact (every pair, O(n^2)), ann (faiss HNSW, k nearest each, verified by exact cosine: may
+    """semantic: exact (every pair, O(n^2)), ann (faiss IVF-Flat, k nearest each, verified by exact cosine: may
     miss a pair, never adds one) or auto (ann above 20,000 vectors searched, else exact)."""
     k: int = Field(32, ge=1, le=2048)
     """semantic, search ann: neighbours fetched per record (a record with more duplicates than k - 1 may keep some)."""
+    nprobe: int = Field(16, ge=1, le=4096)
+    """semantic, search ann: index cells searched per record (more: higher recall, slower)."""
     list_clusters: int = Field(1000, ge=0)
     """Duplicate clusters listed in the step's stats (``cluster_list``), largest first; 0 lists none."""
     list_members: int = Field(100, ge=1)
@@ -166,7 +168,8 @@ class Dedup(GlobalStep):
                 vecs_ext, vecs_in = vecs[: len(ext)], vecs[len(ext) :]
                 from tether.curate.semantic import similar_pairs
 
-                i, j, s = similar_pairs(vecs_ext, self.effective_threshold, queries=vecs_in, search=self.search, k=self.k)
+                i, j, s = similar_pairs(vecs_ext, self.effective_threshold, queries=vecs_in, search=self.search,
+                                        k=self.k, nprobe=self.nprobe)
                 nearest: dict[int, tuple[int, float]] = {}
                 for a, b, c in zip(i.tolist(), j.tolist(), s.tolist(), strict=True):
                     if a not in nearest or c > nearest[a][1]:
@@ -175,13 +178,13 @@ class Dedup(GlobalStep):
                 for a, (b, c) in nearest.items():
                     dup_of[len(ext) + a], score[len(ext) + a] = b, c
                 sub_dup, sub_score = semantic_duplicates(vecs_in[internal], self.effective_threshold,
-                                                         search=self.search, k=self.k)
+                                                         search=self.search, k=self.k, nprobe=self.nprobe)
                 for pos, k in enumerate(internal):
                     if sub_dup[pos] >= 0:
                         dup_of[len(ext) + k] = len(ext) + internal[sub_dup[pos]]
                     score[len(ext) + k] = sub_score[pos]
                 return dup_of, score
-            return semantic_duplicates(vecs, self.effective_threshold, search=self.search, k=self.k)
+            return semantic_duplicates(vecs, self.effective_threshold, search=self.search, k=self.k, nprobe=self.nprobe)
         if self.method == "exact":
             labels = np.array(exact_clusters(allt), dtype=np.int64)
             pair_score: dict[tuple[int, int], float] = {}

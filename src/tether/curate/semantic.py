@@ -2,7 +2,7 @@
 
 Pairs come from an exact search (blockwise matrix products, O(n^2)) or, above
 ``ANN_MIN_SIZE`` vectors or when asked, from an approximate nearest-neighbour index (faiss
-HNSW on inner product): each vector's ``k`` nearest neighbours are candidates, and a
+IVF-Flat on inner product; HNSW on request): each vector's ``k`` nearest neighbours are candidates, and a
 candidate counts only if its exact cosine (recomputed from the vectors) reaches the
 threshold. So the index can miss a pair, never invent one.
 
@@ -26,7 +26,9 @@ Search = Literal["exact", "ann", "auto"]
 ANN_MIN_SIZE = 20_000
 """``search: auto`` uses the index when the searched set has more vectors than this."""
 DEFAULT_K = 32
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
+DEFAULT_NPROBE = 16
+IVF_NITER, IVF_TRAIN_PER_LIST = 10, 40
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 40, 48
 
 
 def resolve_search(search: Search, n: int, min_size: int | None = None) -> Literal["exact", "ann"]:
@@ -41,7 +43,7 @@ def resolve_search(search: Search, n: int, min_size: int | None = None) -> Liter
 
 def similar_pairs(
     vectors: np.ndarray, threshold: float, *, queries: np.ndarray | None = None, block: int = 1024,
-    search: Search = "exact", k: int = DEFAULT_K,
+    search: Search = "exact", k: int = DEFAULT_K, nprobe: int = DEFAULT_NPROBE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs ``(i, j, cosine)`` with cosine >= ``threshold``.
 
@@ -52,7 +54,7 @@ def similar_pairs(
     pairs). ``"auto"``: ann when ``vectors`` has more than ``ANN_MIN_SIZE`` rows.
     """
     if resolve_search(search, len(vectors)) == "ann":
-        return ann_pairs(vectors, threshold, queries=queries, k=k)
+        return ann_pairs(vectors, threshold, queries=queries, k=k, nprobe=nprobe)
     self_pairs = queries is None
     q = vectors if queries is None else queries
     ii: list[np.ndarray] = []
@@ -80,21 +82,41 @@ def _faiss():  # noqa: ANN202
     return faiss
 
 
-def ann_index(vectors: np.ndarray):  # noqa: ANN201
-    """A faiss HNSW index (inner product) over unit ``vectors``."""
+def ann_index(vectors: np.ndarray, kind: Literal["ivf", "hnsw"] = "ivf", nprobe: int = DEFAULT_NPROBE):  # noqa: ANN201
+    """A faiss index (inner product) over unit ``vectors``: IVF-Flat (``nlist`` about 4 sqrt(n)
+    cells, k-means on a sample, ``nprobe`` cells searched) or HNSW (``HNSW_M`` links)."""
     faiss = _faiss()
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = faiss.IndexHNSWFlat(x.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    n, d = x.shape
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.add(x)
+        return index
+    nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))  # faiss wants >= 39 training points per cell
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = IVF_NITER
+    index.cp.min_points_per_centroid = 1
+    sample = np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)
+    index.train(x[np.sort(sample)])
     index.add(x)
+    index.nprobe = min(nprobe, nlist)
     return index
+
+
+def pair_cosines(a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray, block: int = 16_384) -> np.ndarray:
+    """``a[i] . b[j]`` for each pair, a block of pairs at a time (the gathered rows stay small)."""
+    s = np.zeros(len(i), dtype=np.float32)
+    for lo in range(0, len(i), block):
+        s[lo : lo + block] = np.einsum("ij,ij->i", a[i[lo : lo + block]], b[j[lo : lo + block]])
+    return s
 
 
 def ann_pairs(
     vectors: np.ndarray, threshold: float, *, queries: np.ndarray | None = None, k: int = DEFAULT_K,
-    block: int = 65_536,
+    nprobe: int = DEFAULT_NPROBE, kind: Literal["ivf", "hnsw"] = "ivf", block: int = 65_536,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`similar_pairs` through an HNSW index: the ``k`` nearest ``vectors`` of each
+    """:func:`similar_pairs` through a faiss index (:func:`ann_index`): the ``k`` nearest ``vectors`` of each
     query are candidates; a candidate is kept only if its exact cosine (the dot product of
     the two vectors) reaches ``threshold``. Without ``queries`` the set is searched against
     itself and a pair found from either end counts once, as ``(later, earlier)``.
@@ -107,8 +129,9 @@ def ann_pairs(
     q = vectors if queries is None else queries
     if len(vectors) == 0 or len(q) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    index = ann_index(vectors)
-    index.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+    index = ann_index(vectors, kind, nprobe)
+    if kind == "hnsw":
+        index.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
     kk = min(k + self_pairs, len(vectors))
     ii: list[np.ndarray] = []
     jj: list[np.ndarray] = []
@@ -129,15 +152,14 @@ def ann_pairs(
     if self_pairs:
         key = np.unique(i * len(vectors) + j)
         i, j = key // len(vectors), key % len(vectors)
-    s = np.zeros(len(i), dtype=np.float32)
-    for lo in range(0, len(i), 1 << 20):  # the exact cosine of each candidate
-        s[lo : lo + (1 << 20)] = np.einsum("ij,ij->i", q[i[lo : lo + (1 << 20)]], vectors[j[lo : lo + (1 << 20)]])
+    s = pair_cosines(q, vectors, i, j)
     ok = s >= threshold
     return i[ok], j[ok], s[ok]
 
 
 def semantic_duplicates(
     vectors: np.ndarray, threshold: float = 0.95, *, search: Search = "auto", k: int = DEFAULT_K,
+    nprobe: int = DEFAULT_NPROBE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy semantic dedup over vectors in priority order (earlier = preferred).
 
@@ -151,7 +173,7 @@ def semantic_duplicates(
     n = len(vectors)
     dup_of = np.full(n, -1, dtype=np.int64)
     score = np.full(n, np.nan, dtype=np.float32)
-    i, j, s = similar_pairs(vectors, threshold, search=search, k=k)
+    i, j, s = similar_pairs(vectors, threshold, search=search, k=k, nprobe=nprobe)
     if len(i) == 0:
         return dup_of, score
     order = np.lexsort((-s, i))
@@ -167,4 +189,4 @@ def semantic_duplicates(
     return dup_of, score
 
 
-__all__ = ["ANN_MIN_SIZE", "DEFAULT_K", "ann_index", "ann_pairs", "resolve_search", "semantic_duplicates", "similar_pairs"]
+__all__ = ["ANN_MIN_SIZE", "DEFAULT_K", "DEFAULT_NPROBE", "ann_index", "ann_pairs", "pair_cosines", "resolve_search", "semantic_duplicates", "similar_pairs"]
