@@ -16,3 +16,19 @@ def numbers(tmp_path: Path) -> Path:
     p = tmp_path / "numbers.jsonl"
     p.write_text("".join(json.dumps({"text": f"record number {i}", "n": i}) + "\n" for i in range(60)), encoding="utf-8")
     return p
+
+
+@pytest.fixture
+def audits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts calls of the audit stage."""
+    import tether.audit.pipeline as audit_pipeline
+
+    calls: list[int] = []
+    real = audit_pipeline.audit_run
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit_pipeline, "audit_run", counted)
+    return calls

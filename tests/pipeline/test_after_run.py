@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import write_pipeline
 
-import tether.audit.pipeline as audit_pipeline
 from tether.errors import AuditGateError
 from tether.pipeline import Pipeline
 
@@ -39,20 +38,6 @@ def _pipe(tmp_path: Path, gate: str) -> Path:
     rows = [{"text": f"note {i} says the {TOPICS[i % 8]} in bed {i % 5} needs care today"} for i in range(60)]
     (tmp_path / "notes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return write_pipeline(tmp_path, PIPE.replace("GATE", gate))
-
-
-@pytest.fixture
-def audits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts calls of the audit stage."""
-    calls: list[int] = []
-    real = audit_pipeline.audit_run
-
-    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(audit_pipeline, "audit_run", counted)
-    return calls
 
 
 def _mtimes(run: Path) -> dict[str, int]:

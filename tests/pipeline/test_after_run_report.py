@@ -5,22 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from test_after_run import _pipe
 
-import tether.audit.pipeline as audit_pipeline
 from tether.pipeline import Pipeline
 
 
-def test_a_corrupt_report_is_audited_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = audit_pipeline.audit_run
-
-    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(audit_pipeline, "audit_run", counted)
+def test_a_corrupt_report_is_audited_again(tmp_path: Path, audits: list[int]) -> None:
+    calls = audits
     run = tmp_path / "run"
     pipe = _pipe(tmp_path, ">= 0.1")
     Pipeline.from_yaml(pipe).run(run)
