@@ -306,9 +306,6 @@ class _RecordStep(Step):
     async def run_all(self, records: Sequence[Record], ctx: StepContext) -> Outcome:
         return await self.run_batch(records, ctx)
 
-    def _failed(self, exc: Exception, rec: Record) -> Outcome:
-        return self.error_outcome(exc, rec)
-
     async def _whole_batch(self, batch: Sequence[Record], ctx: StepContext) -> list[Outcome] | None:
         """One outcome per record when the step decides a batch at once (``keep_batch``);
         ``None`` to decide each record on its own."""
@@ -331,7 +328,7 @@ class _RecordStep(Step):
             try:
                 return await self._one(rec, ctx)
             except Exception as exc:  # noqa: BLE001 - the policy decides
-                return self._failed(exc, rec)
+                return self.error_outcome(exc, rec)
             finally:
                 tick = record_done.get()
                 if tick is not None:
@@ -408,7 +405,7 @@ class FilterStep(_RecordStep):
         except StepError:
             raise
         except Exception as exc:  # noqa: BLE001 - the policy decides, record by record
-            return [self._failed(exc, rec) for rec in batch]
+            return [self.error_outcome(exc, rec) for rec in batch]
         out = []
         for rec, v in zip(batch, verdicts, strict=True):
             annotated = self.annotate(rec, v)

@@ -190,6 +190,21 @@ class ResponseCache:
             self._closed = True
 
 
+def entries_by_model(path: str | Path) -> dict[str, int]:
+    """How many answers a cache file holds per model, read-only (empty when it has none).
+
+    Raises:
+        sqlite3.DatabaseError: the file is not a usable SQLite database.
+    """
+    if not has_table(path):
+        return {}
+    db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    try:
+        return {str(m): int(n) for m, n in db.execute(f"SELECT model, COUNT(*) FROM {TABLE} GROUP BY model")}
+    finally:
+        db.close()
+
+
 def has_table(path: str | Path) -> bool:
     """Whether a SQLite file holds the LLM response table (read-only check)."""
     p = Path(path)
@@ -203,4 +218,4 @@ def has_table(path: str | Path) -> bool:
         db.close()
 
 
-__all__ = ["TABLE", "ResponseCache", "has_table", "request_key"]
+__all__ = ["TABLE", "ResponseCache", "entries_by_model", "has_table", "request_key"]

@@ -154,7 +154,7 @@ class Runner:
         ``-wal`` file, a restored backup) and the missing ones will be asked (and paid) again."""
         import sqlite3
 
-        from tether.llm.cache import TABLE, has_table
+        from tether.llm.cache import entries_by_model
         from tether.pipeline.usage import UNREADABLE
 
         cache = self.run.cache
@@ -173,14 +173,7 @@ class Runner:
         if not received:
             return []
         try:
-            if not has_table(cache):
-                held: dict[str, int] = {}
-            else:
-                db = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)
-                try:
-                    held = dict(db.execute(f"SELECT model, COUNT(*) FROM {TABLE} GROUP BY model").fetchall())
-                finally:
-                    db.close()
+            held = entries_by_model(cache)
         except sqlite3.DatabaseError:
             return []  # a broken cache is reported, as one line, when the run opens it
         lines = []
